@@ -1,0 +1,1 @@
+"""The call centre: branches, queues, doctors' presence, routing and the telephony webhooks."""

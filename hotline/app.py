@@ -1,0 +1,107 @@
+"""The composition root: the one module that knows every router and starts the background loops."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+from fastapi import FastAPI
+from fastapi.responses import JSONResponse, RedirectResponse
+from fastapi.staticfiles import StaticFiles
+from sqlalchemy import text
+
+from hotline import console_ws, routes, service
+from hotline.live import Hub
+from kernel import auth_routes, migrate
+from kernel.db import get_engine, unit_of_work
+from kernel.errors import install_error_handlers
+from kernel.redisconn import get_redis
+from kernel.settings import get_settings
+
+log = logging.getLogger(__name__)
+STATIC = Path(__file__).parent / "static"
+
+
+def sweep_once() -> None:
+    r = get_redis()
+    with unit_of_work() as session:
+        rebuilt = service.ensure_ready(session, r)
+    if rebuilt:
+        with unit_of_work() as session:
+            service.match_all(session, r)
+    with unit_of_work() as session:
+        service.sweep(session, r)
+
+
+async def _sweeper(interval: float) -> None:
+    while True:
+        try:
+            await asyncio.to_thread(sweep_once)
+        except asyncio.CancelledError:
+            raise
+        except Exception:
+            log.exception("routing sweep failed")
+        await asyncio.sleep(interval)
+
+
+@contextlib.asynccontextmanager
+async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+    settings = get_settings()
+    migrate.require_current()
+    hub = Hub(("hl:console:*", "hl:calls", "events*"))
+    app.state.hub = hub
+    await hub.start()
+    tasks = []
+    if settings.run_sweeper:
+        tasks.append(asyncio.create_task(_sweeper(settings.sweep_interval_s)))
+    else:
+        await asyncio.to_thread(_ensure_ready_once)
+    try:
+        yield
+    finally:
+        for t in tasks:
+            t.cancel()
+        await hub.stop()
+
+
+def _ensure_ready_once() -> None:
+    with unit_of_work() as session:
+        service.ensure_ready(session, get_redis())
+
+
+def health() -> JSONResponse:
+    status: dict[str, Any] = {"status": "ok", "database": "ok", "redis": "ok"}
+    try:
+        with get_engine().connect() as conn:
+            conn.execute(text("SELECT 1"))
+    except Exception as exc:
+        status["database"] = f"down: {type(exc).__name__}"
+    try:
+        get_redis().ping()
+    except Exception as exc:
+        status["redis"] = f"down: {type(exc).__name__}"
+    ok = status["database"] == "ok" and status["redis"] == "ok"
+    if not ok:
+        status["status"] = "degraded"
+    return JSONResponse(status, status_code=200 if ok else 503)
+
+
+def create_app() -> FastAPI:
+    app = FastAPI(title="1022 hotline", version="0.1.0", lifespan=lifespan)
+    install_error_handlers(app)
+    app.add_api_route("/healthz", health, methods=["GET"], tags=["public"])
+    app.include_router(auth_routes.router)
+    app.include_router(routes.router)
+    app.include_router(console_ws.router)
+    if STATIC.exists():
+        app.mount("/static", StaticFiles(directory=STATIC), name="static")
+
+        @app.get("/", include_in_schema=False)
+        def index() -> RedirectResponse:
+            return RedirectResponse("/static/console.html")
+
+    return app

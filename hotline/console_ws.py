@@ -1,0 +1,83 @@
+"""The doctor console's live channel: offers, withdrawals, presence and queue figures."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+from typing import Any
+
+from fastapi import APIRouter, WebSocket, WebSocketDisconnect
+
+from hotline import service
+from hotline.routes import console_state
+from kernel.accounts import Role
+from kernel.db import SessionLocal
+from kernel.deps import principal_for_token
+from kernel.redisconn import get_redis
+
+router = APIRouter()
+
+QUEUE_PUSH_INTERVAL_S = 1.0
+
+
+def _open_console(token: str) -> tuple[str, list[str], dict[str, Any]] | None:
+    session = SessionLocal()
+    try:
+        principal = principal_for_token(session, token)
+        if principal is None or principal.role is not Role.DOCTOR:
+            return None
+        try:
+            doctor = service.doctor_for_user(session, principal.id)
+        except Exception:
+            return None
+        r = get_redis()
+        service.heartbeat(r, doctor.id)
+        hello = console_state(session, r, doctor).model_dump(mode="json")
+        return doctor.id, list(service.doctor_branch_prefs(doctor)), hello
+    finally:
+        session.close()
+
+
+@router.websocket("/ws/console")
+async def console(ws: WebSocket, token: str = "") -> None:
+    opened = await asyncio.to_thread(_open_console, token) if token else None
+    if opened is None:
+        # Refuse before accepting: the handshake fails with HTTP 403.
+        await ws.close(code=4401)
+        return
+    doctor_id, branches, hello = opened
+    hub = ws.app.state.hub
+    channel = service.console_channel(doctor_id)
+    inbox = hub.listen(channel)
+    await ws.accept()
+    await ws.send_text(json.dumps({"type": "hello", **hello}))
+    r = get_redis()
+
+    async def pump() -> None:
+        while True:
+            msg = await inbox.get()
+            await ws.send_text(json.dumps(msg))
+
+    async def figures() -> None:
+        while True:
+            data = await asyncio.to_thread(service.router_for(r).branch_figures, branches)
+            await ws.send_text(json.dumps({"type": "queue", "branches": data}))
+            await asyncio.sleep(QUEUE_PUSH_INTERVAL_S)
+
+    tasks = [asyncio.create_task(pump()), asyncio.create_task(figures())]
+    try:
+        while True:
+            raw = await ws.receive_text()
+            # Any message from the console proves it is alive.
+            await asyncio.to_thread(service.heartbeat, r, doctor_id)
+            with contextlib.suppress(ValueError):
+                msg = json.loads(raw)
+                if isinstance(msg, dict) and msg.get("type") == "ping":
+                    await ws.send_text(json.dumps({"type": "pong"}))
+    except WebSocketDisconnect:
+        pass
+    finally:
+        for t in tasks:
+            t.cancel()
+        hub.forget(channel, inbox)

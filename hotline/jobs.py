@@ -1,0 +1,25 @@
+"""RQ workers: the queues every domain's background jobs run on, and the worker entry point."""
+
+from __future__ import annotations
+
+import logging
+
+from rq import Queue, Worker
+
+from kernel.redisconn import get_redis_bytes
+
+QUEUES = ("dispatch", "followups", "maintenance", "default")
+
+log = logging.getLogger(__name__)
+
+
+def queue(name: str) -> Queue:
+    return Queue(name, connection=get_redis_bytes())
+
+
+def run_worker(*, burst: bool = False, queues: list[str] | None = None) -> int:
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    conn = get_redis_bytes()
+    worker = Worker([Queue(q, connection=conn) for q in (queues or QUEUES)], connection=conn)
+    worker.work(burst=burst, with_scheduler=True, logging_level="WARNING")
+    return 0

