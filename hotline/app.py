@@ -14,6 +14,7 @@ from fastapi.responses import JSONResponse, RedirectResponse
 from fastapi.staticfiles import StaticFiles
 from sqlalchemy import text
 
+from dispatch import routes as dispatch_routes
 from hotline import console_ws, routes, service
 from hotline.live import Hub
 from kernel import auth_routes, migrate
@@ -21,6 +22,7 @@ from kernel.db import get_engine, unit_of_work
 from kernel.errors import install_error_handlers
 from kernel.redisconn import get_redis
 from kernel.settings import get_settings
+from triage import routes as triage_routes
 
 log = logging.getLogger(__name__)
 STATIC = Path(__file__).parent / "static"
@@ -97,6 +99,8 @@ def create_app() -> FastAPI:
     app.include_router(auth_routes.router)
     app.include_router(routes.router)
     app.include_router(console_ws.router)
+    app.include_router(triage_routes.router)
+    app.include_router(dispatch_routes.router)
     if STATIC.exists():
         app.mount("/static", StaticFiles(directory=STATIC), name="static")
 
