@@ -68,7 +68,7 @@ local function requeue(call, out, why)
   return b
 end
 -- Withdraw the doctor's live offer, if any; the call goes back to its place.
-local function withdraw_offer(doc, out, why)
+local function withdraw_offer(doc, out, why, now)
   local dk = P..'doc:'..doc
   local oid = redis.call('HGET', dk, 'offer')
   if not oid or oid == '' then return nil end
@@ -77,7 +77,7 @@ local function withdraw_offer(doc, out, why)
   redis.call('DEL', ok)
   redis.call('ZREM', P..'offers', oid)
   redis.call('HSET', dk, 'offer', '')
-  out[#out+1] = {'withdrawn', oid, call, doc, why}
+  out[#out+1] = {'withdrawn', oid, call, doc, why, now}
   if call then return requeue(call, out, why) end
   return nil
 end
@@ -182,7 +182,7 @@ if cur == 'on_call' then
   return {cur, 'refused', cjson.encode(out)}
 end
 leave_routing(doc)
-local b = withdraw_offer(doc, out, 'doctor_left')
+local b = withdraw_offer(doc, out, 'doctor_left', now)
 redis.call('ZREM', P..'wrap', doc)
 if want == 'offline' then redis.call('ZREM', P..'hb', doc) end
 redis.call('HSET', dk, 'st', want, 'offer', '', 'call', '')
@@ -226,7 +226,7 @@ local call = redis.call('HGET', ok, 'call')
 redis.call('ZADD', P..'skip:'..call, now + tonumber(ARGV[4]), doc)
 redis.call('PEXPIRE', P..'skip:'..call, tonumber(ARGV[4]) + 1000)
 local dk = P..'doc:'..doc
-local b = withdraw_offer(doc, out, 'declined')
+local b = withdraw_offer(doc, out, 'declined', now)
 -- A decline is an answer: the doctor stays available, in the same idle place.
 out[#out+1] = {'doc', doc, 'available', make_available(doc, tonumber(redis.call('HGET', dk, 'idle')) or now), 'declined'}
 redis.call('HSET', dk, 'missed', 0)
@@ -272,7 +272,7 @@ if st == 'queued' or st == 'offered' then
   if oid and oid ~= '' then
     redis.call('DEL', P..'offer:'..oid)
     redis.call('ZREM', P..'offers', oid)
-    out[#out+1] = {'withdrawn', oid, call, doc, 'caller_hung_up'}
+    out[#out+1] = {'withdrawn', oid, call, doc, 'caller_hung_up', now}
     local dk = P..'doc:'..doc
     redis.call('HSET', dk, 'offer', '')
     out[#out+1] = {'doc', doc, 'available', make_available(doc, tonumber(redis.call('HGET', dk, 'idle')) or now), 'caller_hung_up'}
@@ -325,7 +325,7 @@ for _, oid in ipairs(redis.call('ZRANGEBYSCORE', P..'offers', '-inf', now, 'LIMI
     redis.call('DEL', ok)
     redis.call('ZREM', P..'offers', oid)
     redis.call('HSET', dk, 'offer', '')
-    out[#out+1] = {'expired', oid, call, doc}
+    out[#out+1] = {'expired', oid, call, doc, now}
     touched[requeue(call, out, 'offer_expired')] = true
     local missed = redis.call('HINCRBY', dk, 'missed', 1)
     if missed >= tonumber(ARGV[3]) then
@@ -354,7 +354,7 @@ for _, doc in ipairs(redis.call('ZRANGEBYSCORE', P..'hb', '-inf', now - hb_ms, '
   local st = redis.call('HGET', dk, 'st')
   if st == 'available' or st == 'offered' or st == 'away' then
     leave_routing(doc)
-    local b = withdraw_offer(doc, out, 'console_silent')
+    local b = withdraw_offer(doc, out, 'console_silent', now)
     if b then touched[b] = true end
     redis.call('HSET', dk, 'st', 'offline')
     redis.call('ZREM', P..'hb', doc)
@@ -428,9 +428,9 @@ def _parse(result: str, detail: str, rows_json: str | list[Any]) -> Outcome:
                 )
             )
         elif kind == "withdrawn":
-            out.offers_closed.append((row[1], row[2], row[3], "withdrawn:" + row[4], None))
+            out.offers_closed.append((row[1], row[2], row[3], "withdrawn:" + row[4], int(row[5])))
         elif kind == "expired":
-            out.offers_closed.append((row[1], row[2], row[3], "expired", None))
+            out.offers_closed.append((row[1], row[2], row[3], "expired", int(row[4])))
         elif kind == "accepted":
             out.offers_closed.append((row[1], row[2], row[3], "accepted", int(row[4])))
         elif kind == "call":

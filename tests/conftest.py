@@ -27,7 +27,7 @@ os.environ.setdefault("HOTLINE_JWT_SECRET", "test-jwt-secret-0123456789abcdef")
 os.environ.setdefault("HOTLINE_TELEPHONY_SECRET", "test-telephony-secret-0123456789")
 os.environ.setdefault("HOTLINE_RUN_SWEEPER", "false")
 
-from sqlalchemy import text  # noqa: E402
+from sqlalchemy import inspect, text  # noqa: E402
 
 from kernel import migrate  # noqa: E402
 from kernel.db import Base, get_engine, reset_engine, unit_of_work  # noqa: E402
@@ -52,7 +52,8 @@ def _reset_database() -> None:
 def _truncate_all() -> None:
     migrate.load_models()
     engine = get_engine()
-    tables = [t.name for t in reversed(Base.metadata.sorted_tables)]
+    existing = set(inspect(engine).get_table_names())
+    tables = [t.name for t in reversed(Base.metadata.sorted_tables) if t.name in existing]
     with engine.begin() as conn:
         if engine.dialect.name == "postgresql":
             conn.execute(text(f"TRUNCATE {', '.join(tables)} RESTART IDENTITY CASCADE"))

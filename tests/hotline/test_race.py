@@ -1,0 +1,204 @@
+"""Race and restart tests against real API processes: nothing offered twice, nothing lost."""
+
+from __future__ import annotations
+
+import itertools
+import random
+import threading
+import time
+from collections import defaultdict
+from concurrent.futures import ThreadPoolExecutor
+
+import httpx
+import pytest
+from sqlalchemy import select
+
+from hotline.models import Call, Offer
+from kernel.db import unit_of_work
+from kernel.redisconn import get_redis
+from tests.conftest import PASSWORD, LiveServer, make_user, seed_branches, signed_post
+
+N_CALLS = 300
+N_DOCTORS = 24
+
+
+def _token(base: str, username: str) -> str:
+    res = httpx.post(
+        f"{base}/api/v1/auth/token", data={"username": username, "password": PASSWORD}, timeout=30
+    )
+    res.raise_for_status()
+    return str(res.json()["access_token"])
+
+
+def _assert_no_overlap(intervals: dict[str, list[tuple[float, float, str]]], what: str) -> None:
+    for key, spans in intervals.items():
+        spans.sort()
+        for (_s1, e1, o1), (s2, _e2, o2) in itertools.pairwise(spans):
+            assert s2 >= e1, f"{what} {key} held offers {o1} and {o2} at once"
+
+
+@pytest.fixture
+def two_servers():
+    # Short timers so offers expire, wrap-ups end and re-offers happen during the race.
+    env = {
+        "HOTLINE_OFFER_TIMEOUT_S": "1.0",
+        "HOTLINE_WRAPUP_S": "0.2",
+        "HOTLINE_AUTOPAUSE_AFTER_MISSED": "1000",
+    }
+    servers = [LiveServer(env).start(), LiveServer(env).start()]
+    yield servers
+    for s in servers:
+        s.stop()
+
+
+def test_hundreds_of_calls_and_dozens_of_doctors_never_double_offer(two_servers):
+    seed_branches()
+    for i in range(N_DOCTORS):
+        make_user(f"race{i}", "doctor", branches={"3": 1, "4": 2} if i % 3 else {"4": 1})
+    bases = [s.url for s in two_servers]
+    tokens = [_token(bases[i % 2], f"race{i}") for i in range(N_DOCTORS)]
+    stop = threading.Event()
+    errors: list[str] = []
+
+    def doctor(i: int) -> None:
+        rnd = random.Random(i)
+        with httpx.Client(
+            base_url=bases[i % 2], timeout=30, headers={"Authorization": f"Bearer {tokens[i]}"}
+        ) as c:
+            while not stop.is_set():
+                c.post("/api/v1/doctors/me/heartbeat")
+                action = rnd.random()
+                if action < 0.1:
+                    c.put(
+                        "/api/v1/doctors/me/presence",
+                        json={"state": rnd.choice(["away", "offline"])},
+                    )
+                    continue
+                c.put("/api/v1/doctors/me/presence", json={"state": "available"})
+                state = c.get("/api/v1/doctors/me").json()
+                offer = state.get("offer")
+                if state.get("call"):
+                    c.post(
+                        f"/api/v1/calls/{state['call']['id']}/complete",
+                        json={"disposition": "advice_given", "notes": ""},
+                    )
+                elif offer:
+                    if rnd.random() < 0.8:
+                        res = c.post(f"/api/v1/offers/{offer['offer_id']}/accept")
+                        if res.status_code == 200:
+                            c.post(
+                                f"/api/v1/calls/{offer['call_id']}/complete",
+                                json={"disposition": "advice_given", "notes": ""},
+                            )
+                        elif res.status_code != 409:
+                            errors.append(f"accept {res.status_code} {res.text}")
+                    elif rnd.random() < 0.5:
+                        c.post(f"/api/v1/offers/{offer['offer_id']}/decline")
+                time.sleep(rnd.uniform(0, 0.02))
+
+    def caller(n: int) -> None:
+        rnd = random.Random(1000 + n)
+        with httpx.Client(base_url=bases[n % 2], timeout=30) as c:
+            pcid = f"race-{n}"
+            res = signed_post(
+                c,
+                "/api/v1/telephony/calls",
+                {"provider_call_id": pcid, "caller": f"09{n:08d}", "digits": rnd.choice("334")},
+            )
+            if res.status_code != 200:
+                errors.append(f"arrive {res.status_code} {res.text}")
+                return
+            if rnd.random() < 0.2:
+                time.sleep(rnd.uniform(0, 1.5))
+                signed_post(c, f"/api/v1/telephony/calls/{pcid}/hangup")
+
+    doctors = [threading.Thread(target=doctor, args=(i,)) for i in range(N_DOCTORS)]
+    for t in doctors:
+        t.start()
+    with ThreadPoolExecutor(max_workers=32) as pool:
+        list(pool.map(caller, range(N_CALLS)))
+    time.sleep(3)
+    stop.set()
+    for t in doctors:
+        t.join(60)
+    time.sleep(1.0)  # let in-flight sweeps commit
+    assert errors == []
+
+    with unit_of_work() as s:
+        calls = s.scalars(select(Call)).all()
+        offers = s.scalars(select(Offer)).all()
+    assert len(calls) == N_CALLS
+    now = time.time()
+    by_call: dict[str, list[tuple[float, float, str]]] = defaultdict(list)
+    by_doctor: dict[str, list[tuple[float, float, str]]] = defaultdict(list)
+    accepted: dict[str, int] = defaultdict(int)
+    for o in offers:
+        end = o.resolved_at.timestamp() if o.resolved_at else now
+        by_call[o.call_id].append((o.offered_at.timestamp(), end, o.id))
+        by_doctor[o.doctor_id].append((o.offered_at.timestamp(), end, o.id))
+        if o.outcome == "accepted":
+            accepted[o.call_id] += 1
+    assert len(offers) > N_CALLS // 2  # the race really offered calls
+    _assert_no_overlap(by_call, "call")
+    _assert_no_overlap(by_doctor, "doctor")
+    assert all(n == 1 for n in accepted.values())
+
+    # Every call is accounted for, and the database agrees with Redis.
+    r = get_redis()
+    live = {"queued", "offered", "callback_pending"}
+    for call in calls:
+        assert call.status in live | {"connected", "wrap_up", "completed", "abandoned"}
+        if call.status == "completed":
+            assert accepted[call.id] == 1 and call.answered_at is not None
+        redis_status = r.hget(f"hl:call:{call.id}", "st")
+        if call.status in live:
+            assert redis_status in live, (call.id, call.status, redis_status)
+        if call.status in ("completed", "abandoned"):
+            assert redis_status is None
+
+
+def test_restart_and_redis_flush_lose_no_call(settings):
+    seed_branches()
+    make_user("doc", "doctor", branches={"3": 1})
+    server = LiveServer().start()
+    try:
+        with httpx.Client(base_url=server.url, timeout=30) as c:
+            ids = [
+                signed_post(
+                    c,
+                    "/api/v1/telephony/calls",
+                    {"provider_call_id": f"rs-{i}", "caller": f"0912{i:06d}", "digits": "3"},
+                ).json()["call_id"]
+                for i in range(20)
+            ]
+        server.stop(kill=True)
+        server = LiveServer().start()
+        r = get_redis()
+        assert r.zrange("hl:q:3", 0, -1) == ids  # same calls, same order, no duplicate
+        r.flushdb()
+        deadline = time.monotonic() + 10
+        while r.zcard("hl:q:3") < 20 and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert r.zrange("hl:q:3", 0, -1) == ids
+        with httpx.Client(base_url=server.url, timeout=30) as c:
+            token = _token(server.url, "doc")
+            h = {"Authorization": f"Bearer {token}"}
+            c.put("/api/v1/doctors/me/presence", json={"state": "available"}, headers=h)
+            offer = c.get("/api/v1/doctors/me", headers=h).json()["offer"]
+            assert offer["call_id"] == ids[0]
+            # and the same again with the doctor's presence in play
+            r.flushdb()
+            deadline = time.monotonic() + 10
+            while not r.exists("hl:ready") and time.monotonic() < deadline:
+                time.sleep(0.1)
+            time.sleep(0.5)
+            state = c.get("/api/v1/doctors/me", headers=h).json()
+            # the voided offer is made again: the doctor is still signed in
+            assert state["offer"]["call_id"] == ids[0]
+        with unit_of_work() as s:
+            statuses = s.scalars(select(Call.status)).all()
+            voided = s.scalars(select(Offer.outcome).where(Offer.call_id == ids[0])).all()
+        assert len(statuses) == 20
+        assert sorted(voided) == [None, "withdrawn"]
+    finally:
+        server.stop()
