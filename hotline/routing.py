@@ -12,7 +12,7 @@ Keys (prefix hl:):
   call:{id}    HASH b, st, sc, q, caller, doc, offer, ver
   avail:{b}    ZSET doc -> preference*1e13 + idle_ms  who can be offered a call now
   doc:{id}     HASH st, br ("3:1,4:2"), idle, offer, call, missed, ver
-  docs:{b}     SET  doctors registered on a branch (for live figures)
+  staffed:{b}  SET  doctors signed in and taking calls (available, offered, on call, wrap-up)
   hb           ZSET doc -> last heartbeat ms
   offer:{id}   HASH call, doc, b, exp, at
   offers       ZSET offer -> expiry ms
@@ -47,10 +47,18 @@ end
 local function leave_routing(doc)
   for _, bp in ipairs(doc_branches(doc)) do redis.call('ZREM', P..'avail:'..bp[1], doc) end
 end
+-- Staffed = signed in and taking calls (available, offered, on a call, in wrap-up).
+local function set_staffed(doc, yes)
+  for _, bp in ipairs(doc_branches(doc)) do
+    if yes then redis.call('SADD', P..'staffed:'..bp[1], doc)
+    else redis.call('SREM', P..'staffed:'..bp[1], doc) end
+  end
+end
 local function make_available(doc, idle)
   local dk = P..'doc:'..doc
   for _, bp in ipairs(doc_branches(doc)) do
     redis.call('ZADD', P..'avail:'..bp[1], bp[2] * 1e13 + idle, doc)
+    redis.call('SADD', P..'staffed:'..bp[1], doc)
   end
   redis.call('HSET', dk, 'st', 'available', 'idle', idle, 'offer', '', 'call', '')
   redis.call('ZREM', P..'wrap', doc)
@@ -149,7 +157,11 @@ redis.call('ZADD', P..'waiting:'..b, tonumber(ARGV[4]), call)
 redis.call('SADD', P..'branches', b)
 out[#out+1] = {'call', call, st, bump(ck), 'enqueued'}
 match_branch(b, now, tonumber(ARGV[7]), out)
-return {'queued', redis.call('HGET', ck, 'st'), cjson.encode(out)}
+local rank = redis.call('ZRANK', P..'q:'..b, call)
+local position = 0
+if rank then position = rank + 1 end
+return {'queued', redis.call('HGET', ck, 'st'), cjson.encode(out), position,
+        redis.call('SCARD', P..'staffed:'..b), redis.call('GET', P..'aht:'..b) or ''}
 """
 
 # ARGV: doc, state (available|away|offline), branches spec, timeout_ms
@@ -161,8 +173,8 @@ local now = now_ms()
 local cur = redis.call('HGET', dk, 'st') or 'offline'
 if spec ~= '' then
   leave_routing(doc)
+  set_staffed(doc, false)
   redis.call('HSET', dk, 'br', spec)
-  for _, bp in ipairs(doc_branches(doc)) do redis.call('SADD', P..'docs:'..bp[1], doc) end
 end
 if want == 'available' then
   redis.call('ZADD', P..'hb', now, doc)
@@ -174,6 +186,7 @@ if want == 'available' then
     make_available(doc, tonumber(redis.call('HGET', dk, 'idle')) or now)
   end
   -- offered / on_call / wrap_up: the doctor becomes available when that ends.
+  if cur ~= 'offline' and cur ~= 'away' then set_staffed(doc, true) end
   match_doc_branches(doc, now, tonumber(ARGV[4]), out)
   return {cur, redis.call('HGET', dk, 'st'), cjson.encode(out)}
 end
@@ -186,6 +199,7 @@ local b = withdraw_offer(doc, out, 'doctor_left', now)
 redis.call('ZREM', P..'wrap', doc)
 if want == 'offline' then redis.call('ZREM', P..'hb', doc) end
 redis.call('HSET', dk, 'st', want, 'offer', '', 'call', '')
+set_staffed(doc, false)
 out[#out+1] = {'doc', doc, want, bump(dk), 'presence'}
 if b then match_branch(b, now, tonumber(ARGV[4]), out) end
 return {cur, want, cjson.encode(out)}
@@ -331,6 +345,7 @@ for _, oid in ipairs(redis.call('ZRANGEBYSCORE', P..'offers', '-inf', now, 'LIMI
     if missed >= tonumber(ARGV[3]) then
       leave_routing(doc)
       redis.call('HSET', dk, 'st', 'away')
+      set_staffed(doc, false)
       out[#out+1] = {'doc', doc, 'away', bump(dk), 'autopause'}
     else
       out[#out+1] = {'doc', doc, 'available', make_available(doc, tonumber(redis.call('HGET', dk, 'idle')) or now), 'offer_expired'}
@@ -357,6 +372,7 @@ for _, doc in ipairs(redis.call('ZRANGEBYSCORE', P..'hb', '-inf', now - hb_ms, '
     local b = withdraw_offer(doc, out, 'console_silent', now)
     if b then touched[b] = true end
     redis.call('HSET', dk, 'st', 'offline')
+    set_staffed(doc, false)
     redis.call('ZREM', P..'hb', doc)
     out[#out+1] = {'doc', doc, 'offline', bump(dk), 'console_silent'}
   elseif st ~= 'on_call' and st ~= 'wrap_up' then
@@ -390,6 +406,10 @@ class Outcome:
 
     result: str
     detail: str = ""
+    # Filled by enqueue: the call's place, the doctors staffing the branch, handle time.
+    position: int | None = None
+    staffed: int = 0
+    aht_s: float | None = None
     offers: list[OfferMade] = field(default_factory=list)
     # (offer_id, call_id, doctor_id, reason) for withdrawn/expired/accepted offers
     offers_closed: list[tuple[str, str, str, str, int | None]] = field(default_factory=list)
@@ -460,7 +480,11 @@ class Router:
 
     def _run(self, script: Any, args: list[Any]) -> Outcome:
         res = script(keys=[], args=args)
-        return _parse(str(res[0]), str(res[1]), res[2])
+        out = _parse(str(res[0]), str(res[1]), res[2])
+        if len(res) > 3:
+            out.position, out.staffed = int(res[3]), int(res[4])
+            out.aht_s = float(res[5]) if res[5] else None
+        return out
 
     def enqueue(
         self,
@@ -539,31 +563,18 @@ class Router:
             pipe.zcard(P + "waiting:" + b)
             pipe.zrange(P + "waiting:" + b, 0, 0, withscores=True)
             pipe.zcard(P + "avail:" + b)
-            pipe.smembers(P + "docs:" + b)
+            pipe.scard(P + "staffed:" + b)
         res = pipe.execute()
         figures: dict[str, dict[str, Any]] = {}
-        doc_sets: dict[str, list[str]] = {}
         for i, b in enumerate(branches):
-            waiting, oldest, available, docs = res[i * 4 : i * 4 + 4]
+            waiting, oldest, available, staffed = res[i * 4 : i * 4 + 4]
             longest = (now_ms - int(oldest[0][1])) / 1000 if oldest else 0.0
             figures[b] = {
                 "waiting": int(waiting),
                 "longest_wait_s": round(max(longest, 0.0), 1),
                 "available": int(available),
+                "online": int(staffed),
             }
-            doc_sets[b] = sorted(docs)
-        pipe = self.r.pipeline(transaction=False)
-        for b in branches:
-            for d in doc_sets[b]:
-                pipe.hget(P + "doc:" + d, "st")
-        states = iter(pipe.execute())
-        for b in branches:
-            online = 0
-            for _ in doc_sets[b]:
-                st = next(states)
-                if st not in (None, "offline"):
-                    online += 1
-            figures[b]["online"] = online
         return figures
 
     def doctor_state(self, doctor_id: str) -> dict[str, str]:

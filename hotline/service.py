@@ -129,14 +129,17 @@ def caller_priority(session: Session, caller: str, branch: Branch) -> tuple[Prio
     return Priority.ROUTINE, ""
 
 
-def expected_wait_s(r: redis.Redis, branch: str, position: int) -> int:
+def expected_wait_s(position: int, staffed: int, aht_s: float | None) -> int:
+    """Calls ahead, worked in parallel by the doctors staffing the branch."""
     if position <= 0:
         return 0
-    aht = float(r.get(f"{P}aht:{branch}") or DEFAULT_AHT_S)
-    figures = router_for(r).branch_figures([branch])[branch]
-    # Doctors signed in to the branch work the queue in parallel.
-    staff = max(int(figures["online"]), 1)
-    return round(position * aht / staff)
+    return round(position * (aht_s or DEFAULT_AHT_S) / max(staffed, 1))
+
+
+def _live_wait(r: redis.Redis, branch: str, position: int) -> int:
+    aht = r.get(f"{P}aht:{branch}")
+    staffed = int(r.scard(f"{P}staffed:{branch}"))
+    return expected_wait_s(position, staffed, float(aht) if aht else None)
 
 
 def _record_handle_time(r: redis.Redis, branch: str, handle_s: float) -> None:
@@ -319,7 +322,7 @@ def receipt_for(r: redis.Redis, call: Call) -> CallReceipt:
     if call.status == "rejected":
         return CallReceipt(call.id, "rejected", None, None, call.reject_reason)
     _, position = router_for(r).position(call.id)
-    wait = expected_wait_s(r, call.branch.digit, position or 0) if position else 0
+    wait = _live_wait(r, call.branch.digit, position or 0) if position else 0
     return CallReceipt(call.id, "queued", position or 0, wait)
 
 
@@ -397,7 +400,10 @@ def route_call(session: Session, r: redis.Redis, call: Call) -> CallReceipt:
         gateway.instruct(session, call, "reject", {"reason": "queue_full"})
         return CallReceipt(call.id, "rejected", None, None, "queue_full")
     apply_outcome(session, r, outcome, actor="routing")
-    receipt = receipt_for(r, call)
+    position = outcome.position or 0
+    receipt = CallReceipt(
+        call.id, "queued", position, expected_wait_s(position, outcome.staffed, outcome.aht_s)
+    )
     if call.direction == "inbound" and outcome.result == "queued":
         gateway.instruct(
             session,
@@ -674,11 +680,14 @@ def rebuild(session: Session, r: redis.Redis) -> dict[str, int]:
                 "missed": 0,
                 "ver": doctor.presence_version,
             }
-            for b in prefs:
-                pipe.sadd(P + "docs:" + b, doctor.id)
+            if state not in ("offline", "away"):
+                for b in prefs:
+                    pipe.sadd(P + "staffed:" + b, doctor.id)
             if state == "available":
                 for b, pref in prefs.items():
-                    pipe.zadd(P + "avail:" + b, {doctor.id: router.score(pref, int(mapping["idle"]))})
+                    pipe.zadd(
+                        P + "avail:" + b, {doctor.id: router.score(pref, int(mapping["idle"]))}
+                    )
             if state == "wrap_up":
                 pipe.zadd(P + "wrap", {doctor.id: _ms(now)})
             if state != "offline":
