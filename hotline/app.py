@@ -15,7 +15,7 @@ from fastapi.staticfiles import StaticFiles
 from sqlalchemy import text
 
 from dispatch import routes as dispatch_routes
-from hotline import console_ws, routes, service
+from hotline import console_ws, routes, service, supervision_routes
 from hotline.live import Hub
 from kernel import auth_routes, migrate
 from kernel.db import get_engine, unit_of_work
@@ -98,6 +98,7 @@ def create_app() -> FastAPI:
     app.add_api_route("/healthz", health, methods=["GET"], tags=["public"])
     app.include_router(auth_routes.router)
     app.include_router(routes.router)
+    app.include_router(supervision_routes.router)
     app.include_router(console_ws.router)
     app.include_router(triage_routes.router)
     app.include_router(dispatch_routes.router)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
 import signal
 import subprocess
@@ -179,13 +180,16 @@ def cmd_demo(args: argparse.Namespace) -> int:
                     _print(f"a child process exited ({child.args!r}); stopping")
                     stop = True
     finally:
-        for child in children:
-            if child.poll() is None:
+        # Simulator first, then the API and workers; each runs in its own process
+        # group so the RQ scheduler (a grandchild) stops with its worker.
+        for child in reversed(children):
+            with contextlib.suppress(ProcessLookupError):
                 os.killpg(child.pid, signal.SIGTERM)
-        for child in children:
-            try:
+        for child in reversed(children):
+            with contextlib.suppress(subprocess.TimeoutExpired):
                 child.wait(10)
-            except subprocess.TimeoutExpired:
+        for child in children:
+            with contextlib.suppress(ProcessLookupError):
                 os.killpg(child.pid, signal.SIGKILL)
         stop_embedded_redis()
         _print("stopped")

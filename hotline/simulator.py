@@ -246,7 +246,10 @@ async def run(args: argparse.Namespace) -> Tally:
             for t in arrival_tasks:
                 t.cancel()
             if callers:
-                await asyncio.wait(callers, timeout=args.patience_mean * 3)
+                # Let callers already waiting finish, briefly; the rest hang up.
+                await asyncio.wait(callers, timeout=10)
+                for t in callers:
+                    t.cancel()
             stop.set()
             await asyncio.gather(*doctor_tasks, return_exceptions=True)
     return tally

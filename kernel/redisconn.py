@@ -67,6 +67,9 @@ def start_embedded_redis(data_dir: Path) -> str:
         ],
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
+        # Its own session: a Ctrl-C meant for the app must not stop Redis before the
+        # app's children have shut down; the owner stops it last.
+        start_new_session=True,
     )
     atexit.register(stop_embedded_redis)
     url = f"redis://127.0.0.1:{port}/0"

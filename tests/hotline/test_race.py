@@ -199,6 +199,6 @@ def test_restart_and_redis_flush_lose_no_call(settings):
             statuses = s.scalars(select(Call.status)).all()
             voided = s.scalars(select(Offer.outcome).where(Offer.call_id == ids[0])).all()
         assert len(statuses) == 20
-        assert sorted(voided) == [None, "withdrawn"]
+        assert sorted(voided, key=str) == [None, "withdrawn"]
     finally:
         server.stop()
