@@ -2,6 +2,351 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends
+
+from dispatch import schemas, service
+from dispatch.models import Hospital
+from kernel.accounts import Principal, Role
+from kernel.deps import CurrentPrincipal, SessionDep, require_roles
+from kernel.errors import Forbidden
 
 router = APIRouter(prefix="/api/v1", tags=["dispatch"])
+
+AdminDep = Annotated[Principal, Depends(require_roles(Role.ADMIN))]
+DispatcherDep = Annotated[Principal, Depends(require_roles(Role.DISPATCHER))]
+RequesterDep = Annotated[Principal, Depends(require_roles(Role.DOCTOR, Role.DISPATCHER))]
+BoardDep = Annotated[
+    Principal, Depends(require_roles(Role.DOCTOR, Role.DISPATCHER, Role.SUPERVISOR))
+]
+HospitalSideDep = Annotated[Principal, Depends(require_roles(Role.HOSPITAL))]
+
+CONFLICT: dict[int | str, dict[str, Any]] = {
+    409: {"description": "conflict (stale update, no bed, request changed)"}
+}
+SCOPED: dict[int | str, dict[str, Any]] = {
+    403: {"description": "not your hospital"},
+    404: {"description": "not found"},
+}
+
+
+def _expire_due(session: SessionDep) -> None:
+    # Holds expire by timestamp: any read releases the ones past due, so an expired hold is
+    # never shown or counted as held, even when no worker is running. Committed on its own so a
+    # refused request (a late accept, say) does not roll the expiry back.
+    if service.expire_due_holds(session):
+        session.commit()
+
+
+ExpireDue = Depends(_expire_due)
+
+
+def valid_hospital(session: SessionDep, hospital_id: str) -> Hospital:
+    return service.get_hospital(session, hospital_id)
+
+
+HospitalDep = Annotated[Hospital, Depends(valid_hospital)]
+
+
+def _hospital_out(h: Hospital) -> schemas.HospitalOut:
+    return schemas.HospitalOut.model_validate(h, from_attributes=True)
+
+
+# --------------------------------------------------------------------------- hospitals
+
+
+@router.post("/hospitals", response_model=schemas.IdOut, status_code=201, responses=CONFLICT)
+def create_hospital(
+    session: SessionDep, admin: AdminDep, body: schemas.HospitalIn
+) -> schemas.IdOut:
+    hospital = service.create_hospital(session, **body.model_dump(), actor=admin.actor)
+    return schemas.IdOut(id=hospital.id)
+
+
+@router.get("/hospitals", response_model=list[schemas.HospitalOut])
+def list_hospitals(session: SessionDep, principal: CurrentPrincipal) -> list[schemas.HospitalOut]:
+    hospitals = service.list_hospitals(session)
+    if principal.role is Role.HOSPITAL:
+        hospitals = [h for h in hospitals if h.id == principal.hospital_id]
+    return [_hospital_out(h) for h in hospitals]
+
+
+@router.get("/hospitals/{hospital_id}", response_model=schemas.HospitalOut, responses=SCOPED)
+def get_hospital(principal: CurrentPrincipal, hospital: HospitalDep) -> schemas.HospitalOut:
+    service.ensure_hospital_access(principal, hospital.id)
+    return _hospital_out(hospital)
+
+
+@router.put("/hospitals/{hospital_id}/status", response_model=schemas.HospitalOut, responses=SCOPED)
+def set_status(
+    session: SessionDep,
+    principal: Annotated[Principal, Depends(require_roles(Role.HOSPITAL, Role.DISPATCHER))],
+    hospital: HospitalDep,
+    body: schemas.HospitalStatusIn,
+) -> schemas.HospitalOut:
+    service.ensure_hospital_access(principal, hospital.id)
+    updated = service.set_facility_status(
+        session,
+        hospital_id=hospital.id,
+        status=body.status,
+        reason=body.reason,
+        until=body.until,
+        actor=principal.actor,
+    )
+    return _hospital_out(updated)
+
+
+@router.get(
+    "/hospitals/{hospital_id}/beds",
+    response_model=schemas.HospitalBedsOut,
+    responses=SCOPED,
+    dependencies=[ExpireDue],
+)
+def get_beds(
+    session: SessionDep, principal: CurrentPrincipal, hospital: HospitalDep
+) -> schemas.HospitalBedsOut:
+    service.ensure_hospital_access(principal, hospital.id)
+    pools = service.hospital_beds(session, hospital.id)
+    return schemas.HospitalBedsOut(
+        hospital_id=hospital.id,
+        hospital_name=hospital.name,
+        pools=[schemas.PoolOut(**p) for p in pools],
+    )
+
+
+def _bed_writer(principal: CurrentPrincipal, hospital_id: str) -> Principal:
+    if principal.role not in (Role.HOSPITAL, Role.ADMIN):
+        raise Forbidden(
+            "only the hospital (staff or API key) updates its beds", code="role_required"
+        )
+    service.ensure_hospital_access(principal, hospital_id)
+    return principal
+
+
+BedWriterDep = Annotated[Principal, Depends(_bed_writer)]
+
+
+@router.put(
+    "/hospitals/{hospital_id}/beds/{bed_type}",
+    response_model=schemas.PoolOut,
+    responses={**SCOPED, **CONFLICT},
+)
+def put_beds(
+    session: SessionDep,
+    principal: BedWriterDep,
+    hospital: HospitalDep,
+    bed_type: str,
+    body: schemas.BedCountsIn,
+) -> schemas.PoolOut:
+    counts = service.BedCounts(
+        bed_type=bed_type,
+        total=body.total,
+        occupied=body.occupied,
+        out_of_service=body.out_of_service,
+        expected_discharges=body.expected_discharges,
+        next_discharge_at=body.next_discharge_at,
+    )
+    (pool,) = service.update_beds(
+        session, hospital_id=hospital.id, counts=[counts], as_of=body.as_of, actor=principal.actor
+    )
+    return schemas.PoolOut(**service.pool_view(pool, service.utcnow()))
+
+
+@router.put(
+    "/hospitals/{hospital_id}/beds",
+    response_model=schemas.HospitalBedsOut,
+    responses={**SCOPED, **CONFLICT},
+)
+def put_beds_bulk(
+    session: SessionDep, principal: BedWriterDep, hospital: HospitalDep, body: schemas.BulkBedsIn
+) -> schemas.HospitalBedsOut:
+    counts = [service.BedCounts(**p.model_dump()) for p in body.pools]
+    service.update_beds(
+        session,
+        hospital_id=hospital.id,
+        counts=counts,
+        as_of=body.as_of,
+        actor=principal.actor,
+        field_prefix=True,
+    )
+    return schemas.HospitalBedsOut(
+        hospital_id=hospital.id,
+        hospital_name=hospital.name,
+        pools=[schemas.PoolOut(**p) for p in service.hospital_beds(session, hospital.id)],
+    )
+
+
+@router.get(
+    "/hospitals/{hospital_id}/transfers",
+    response_model=list[schemas.TransferOut],
+    responses=SCOPED,
+    dependencies=[ExpireDue],
+)
+def incoming_transfers(
+    session: SessionDep, principal: CurrentPrincipal, hospital: HospitalDep
+) -> list[dict[str, Any]]:
+    service.ensure_hospital_access(principal, hospital.id)
+    if principal.role not in (Role.HOSPITAL, Role.DISPATCHER, Role.SUPERVISOR, Role.ADMIN):
+        raise Forbidden("hospital, dispatch and supervisors only", code="role_required")
+    reqs = service.list_transfers(session, hospital_id=hospital.id)
+    return [service.transfer_view(session, r, history=False) for r in reqs]
+
+
+# --------------------------------------------------------------------------- transfers
+
+
+@router.post(
+    "/transfers", response_model=schemas.TransferCreated, status_code=202, responses=CONFLICT
+)
+def create_transfer(
+    session: SessionDep, principal: RequesterDep, body: schemas.TransferIn
+) -> schemas.TransferCreated:
+    req = service.create_transfer_request(
+        session,
+        patient_ref=body.patient_ref,
+        bed_type=body.bed_type,
+        urgency=body.urgency,
+        pickup_lat=body.pickup.lat,
+        pickup_lon=body.pickup.lon,
+        requested_by=principal.actor,
+        note=body.note,
+    )
+    return schemas.TransferCreated(id=req.id, status=req.status)
+
+
+@router.get("/transfers", response_model=list[schemas.TransferOut], dependencies=[ExpireDue])
+def board(session: SessionDep, _: BoardDep) -> list[dict[str, Any]]:
+    return [
+        service.transfer_view(session, r, history=False) for r in service.list_transfers(session)
+    ]
+
+
+@router.get(
+    "/transfers/{transfer_id}",
+    response_model=schemas.TransferOut,
+    responses=SCOPED,
+    dependencies=[ExpireDue],
+)
+def get_transfer(
+    session: SessionDep, principal: CurrentPrincipal, transfer_id: str
+) -> dict[str, Any]:
+    req = service.get_transfer(session, transfer_id)
+    if principal.role is Role.HOSPITAL:
+        # A hospital sees the requests sent to it, nothing else.
+        if req.hospital_id is None:
+            raise Forbidden("this request is not addressed to your hospital", code="other_hospital")
+        service.ensure_hospital_access(principal, req.hospital_id)
+    return service.transfer_view(session, req)
+
+
+@router.post(
+    "/transfers/{transfer_id}/accept",
+    response_model=schemas.TransferOut,
+    responses={**SCOPED, **CONFLICT},
+    dependencies=[ExpireDue],
+)
+def accept(session: SessionDep, principal: HospitalSideDep, transfer_id: str) -> dict[str, Any]:
+    req = service.accept(session, request_id=transfer_id, principal=principal)
+    return service.transfer_view(session, req)
+
+
+@router.post(
+    "/transfers/{transfer_id}/refuse",
+    response_model=schemas.TransferOut,
+    responses={**SCOPED, **CONFLICT},
+    dependencies=[ExpireDue],
+)
+def refuse(
+    session: SessionDep,
+    principal: HospitalSideDep,
+    transfer_id: str,
+    body: schemas.ReasonIn | None = None,
+) -> dict[str, Any]:
+    req = service.refuse(
+        session, request_id=transfer_id, principal=principal, reason=body.reason if body else ""
+    )
+    return service.transfer_view(session, req)
+
+
+@router.post(
+    "/transfers/{transfer_id}/admit",
+    response_model=schemas.TransferOut,
+    responses={**SCOPED, **CONFLICT},
+    dependencies=[ExpireDue],
+)
+def admit(session: SessionDep, principal: HospitalSideDep, transfer_id: str) -> dict[str, Any]:
+    req = service.admit(session, request_id=transfer_id, principal=principal)
+    return service.transfer_view(session, req)
+
+
+@router.post(
+    "/transfers/{transfer_id}/cancel",
+    response_model=schemas.TransferOut,
+    responses={**SCOPED, **CONFLICT},
+)
+def cancel(
+    session: SessionDep,
+    principal: DispatcherDep,
+    transfer_id: str,
+    body: schemas.ReasonIn | None = None,
+) -> dict[str, Any]:
+    req = service.cancel(
+        session, request_id=transfer_id, actor=principal.actor, reason=body.reason if body else ""
+    )
+    return service.transfer_view(session, req)
+
+
+@router.post(
+    "/transfers/{transfer_id}/override",
+    response_model=schemas.TransferOut,
+    responses={**SCOPED, **CONFLICT},
+    dependencies=[ExpireDue],
+)
+def override(
+    session: SessionDep, principal: DispatcherDep, transfer_id: str, body: schemas.OverrideIn
+) -> dict[str, Any]:
+    req = service.override(
+        session, request_id=transfer_id, hospital_id=body.hospital_id, actor=principal.actor
+    )
+    return service.transfer_view(session, req)
+
+
+@router.post(
+    "/transfers/{transfer_id}/transport",
+    response_model=schemas.TransferOut,
+    responses={**SCOPED, **CONFLICT},
+    dependencies=[ExpireDue],
+)
+def assign_transport(
+    session: SessionDep,
+    principal: DispatcherDep,
+    transfer_id: str,
+    body: schemas.TransportIn | None = None,
+) -> dict[str, Any]:
+    req = service.assign_transport(
+        session,
+        request_id=transfer_id,
+        actor=principal.actor,
+        ambulance_id=body.ambulance_id if body else None,
+    )
+    return service.transfer_view(session, req)
+
+
+# --------------------------------------------------------------------------- ambulances
+
+
+@router.post("/ambulances", response_model=schemas.AmbulanceOut, status_code=201)
+def create_ambulance(
+    session: SessionDep, principal: DispatcherDep, body: schemas.AmbulanceIn
+) -> schemas.AmbulanceOut:
+    team = service.create_ambulance(session, **body.model_dump(), actor=principal.actor)
+    return schemas.AmbulanceOut.model_validate(team, from_attributes=True)
+
+
+@router.get("/ambulances", response_model=list[schemas.AmbulanceOut])
+def list_ambulances(session: SessionDep, _: BoardDep) -> list[schemas.AmbulanceOut]:
+    return [
+        schemas.AmbulanceOut.model_validate(t, from_attributes=True)
+        for t in service.list_ambulances(session)
+    ]

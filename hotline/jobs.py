@@ -6,6 +6,7 @@ import logging
 
 from rq import Queue, Worker
 
+from dispatch import jobs as dispatch_jobs
 from kernel.redisconn import get_redis_bytes
 
 QUEUES = ("dispatch", "followups", "maintenance", "default")
@@ -20,6 +21,9 @@ def queue(name: str) -> Queue:
 def run_worker(*, burst: bool = False, queues: list[str] | None = None) -> int:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
     conn = get_redis_bytes()
+    # Expire due holds and re-queue stuck requests before taking new work, so nothing
+    # waits for the first periodic pass after a restart.
+    dispatch_jobs.on_worker_start()
     worker = Worker([Queue(q, connection=conn) for q in (queues or QUEUES)], connection=conn)
     worker.work(burst=burst, with_scheduler=True, logging_level="WARNING")
     return 0

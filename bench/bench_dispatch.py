@@ -1,0 +1,410 @@
+"""Dispatch benchmark: matches/s and p99 request-to-hold with 500 hospitals while bed updates stream.
+
+Run: `.venv/bin/python -m bench.bench_dispatch` (about 1-2 minutes). Without DATABASE_URL/REDIS_URL it
+uses a fresh embedded SQLite + Redis in a temporary folder; with them, point at SCRATCH servers
+(the dispatch tables are emptied). Prints figures; asserts nothing about timings.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import random
+import signal
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parent.parent
+if not os.environ.get("DATABASE_URL"):
+    os.environ.setdefault("HOTLINE_DATA_DIR", tempfile.mkdtemp(prefix="hotline-bench-"))
+os.environ.setdefault("HOTLINE_RUN_SWEEPER", "false")
+
+WORKER_CODE = (
+    "import dispatch.jobs, bench.bench_dispatch, sys\n"  # imported once, before each fork
+    "dispatch.jobs.warm_up()\n"
+    "from rq import Queue, Worker\n"
+    "from kernel.redisconn import get_redis_bytes\n"
+    "c = get_redis_bytes()\n"
+    "Worker([Queue(sys.argv[1], connection=c)], connection=c)"
+    ".work(burst=sys.argv[2] == 'burst', logging_level='ERROR')\n"
+)
+BED_TYPES = ("general", "oxygen", "icu")
+
+
+def noop() -> None:
+    """RQ's baseline: a job that does nothing, run by the same worker class."""
+
+
+def _env() -> dict[str, str]:
+    from kernel.redisconn import redis_url
+    from kernel.settings import get_settings
+
+    env = {**os.environ, "REDIS_URL": redis_url()}
+    if get_settings().database_url:
+        env["DATABASE_URL"] = get_settings().database_url or ""
+    return env
+
+
+def start_workers(n: int, queue: str, mode: str) -> list[subprocess.Popen[bytes]]:
+    return [
+        subprocess.Popen(
+            [sys.executable, "-c", WORKER_CODE, queue, mode],
+            env=_env(),
+            cwd=ROOT,
+            start_new_session=True,
+        )
+        for _ in range(n)
+    ]
+
+
+def stop_workers(procs: list[subprocess.Popen[bytes]], *, wait: bool = True) -> None:
+    for p in procs:
+        if p.poll() is None and not wait:
+            os.killpg(p.pid, signal.SIGTERM)
+    for p in procs:
+        p.wait(600)
+
+
+def reset(n_hospitals: int) -> list[str]:
+    """Empty the dispatch tables and create the hospitals with fresh counts."""
+    from sqlalchemy import delete
+
+    from dispatch import service
+    from dispatch.models import (
+        AmbulanceTeam,
+        BedHold,
+        BedPool,
+        BedUpdate,
+        Hospital,
+        TransferHistory,
+        TransferRequest,
+    )
+    from kernel import migrate
+    from kernel.accounts import ApiKey
+    from kernel.db import unit_of_work
+
+    migrate.upgrade()
+    rng = random.Random(1022)
+    with unit_of_work() as s:
+        for model in (TransferHistory, BedHold, TransferRequest, BedUpdate, BedPool, AmbulanceTeam):
+            s.execute(delete(model))
+        s.execute(delete(ApiKey).where(ApiKey.name == "bench"))
+        s.execute(delete(Hospital))
+    ids = []
+    now = datetime.now(UTC) - timedelta(seconds=30)
+    with unit_of_work() as s:
+        for i in range(n_hospitals):
+            h = service.create_hospital(
+                s,
+                name=f"Bench hospital {i:03d}",
+                tier=rng.choice((2, 3)),
+                lat=10.70 + rng.random() * 0.2,
+                lon=106.60 + rng.random() * 0.2,
+                actor="bench",
+            )
+            counts = [service.BedCounts(t, 40, rng.randint(0, 30), 0) for t in BED_TYPES]
+            service.update_beds(s, hospital_id=h.id, counts=counts, as_of=now, actor="bench")
+            ids.append(h.id)
+    return ids
+
+
+def api_keys(hospital_ids: list[str]) -> dict[str, str]:
+    from kernel import accounts
+    from kernel.db import unit_of_work
+
+    keys = {}
+    with unit_of_work() as s:
+        for hid in hospital_ids:
+            _, plain = accounts.create_api_key(s, hospital_id=hid, name="bench")
+            keys[hid] = plain
+    return keys
+
+
+class Updater:
+    """Threads streaming bed updates through the HTTP API, each as its hospital's API key."""
+
+    def __init__(self, base: str, keys: dict[str, str], threads: int):
+        self.base, self.keys, self.n = base, keys, threads
+        self.ok = self.refused = self.errors = 0
+        self._stop = threading.Event()
+        self._lock = threading.Lock()
+        self._threads: list[threading.Thread] = []
+
+    def _run(self, seed: int) -> None:
+        import httpx
+
+        rng = random.Random(seed)
+        hospitals = list(self.keys)
+        with httpx.Client(base_url=self.base, timeout=30) as client:
+            while not self._stop.is_set():
+                hid = rng.choice(hospitals)
+                body = {
+                    "total": 40,
+                    "occupied": rng.randint(0, 30),
+                    "out_of_service": 0,
+                    "as_of": datetime.now(UTC).isoformat(),
+                }
+                try:
+                    res = client.put(
+                        f"/api/v1/hospitals/{hid}/beds/{rng.choice(BED_TYPES)}",
+                        json=body,
+                        headers={"X-API-Key": self.keys[hid]},
+                    )
+                except Exception:
+                    with self._lock:
+                        self.errors += 1
+                    continue
+                with self._lock:
+                    if res.status_code == 200:
+                        self.ok += 1
+                    elif res.status_code == 409:
+                        self.refused += 1  # same-microsecond as_of or beds held: refused by design
+                    else:
+                        self.errors += 1
+
+    def start(self) -> Updater:
+        self._stop.clear()
+        self._threads = [
+            threading.Thread(target=self._run, args=(i,), daemon=True) for i in range(self.n)
+        ]
+        for t in self._threads:
+            t.start()
+        return self
+
+    def stop(self) -> None:
+        self._stop.set()
+        for t in self._threads:
+            t.join(60)
+
+
+def start_api() -> tuple[subprocess.Popen[bytes], str]:
+    import httpx
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = int(sock.getsockname()[1])
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "uvicorn",
+            "hotline.app:create_app",
+            "--factory",
+            "--port",
+            str(port),
+            "--log-level",
+            "warning",
+        ],
+        env=_env(),
+        cwd=ROOT,
+    )
+    base = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        try:
+            if httpx.get(base + "/healthz", timeout=1).status_code == 200:
+                return proc, base
+        except httpx.HTTPError:
+            time.sleep(0.2)
+    raise SystemExit("the API did not start")
+
+
+def create_requests(n: int, tag: str, rng: random.Random) -> list[str]:
+    from dispatch import service
+    from kernel.db import unit_of_work
+
+    with unit_of_work() as s:
+        return [
+            service.create_transfer_request(
+                s,
+                patient_ref=f"{tag}-{i}",
+                bed_type=rng.choice(BED_TYPES),
+                urgency=rng.choice(("emergency", "urgent", "routine")),
+                pickup_lat=10.70 + rng.random() * 0.2,
+                pickup_lon=106.60 + rng.random() * 0.2,
+                requested_by="bench",
+            ).id
+            for i in range(n)
+        ]
+
+
+def request_to_hold_ms(ids: list[str]) -> tuple[list[float], dict[str, int]]:
+    from sqlalchemy import select
+
+    from dispatch.models import BedHold, TransferRequest
+    from kernel.db import unit_of_work
+
+    with unit_of_work() as s:
+        reqs = {
+            r.id: r for r in s.scalars(select(TransferRequest).where(TransferRequest.id.in_(ids)))
+        }
+        holds = s.scalars(select(BedHold).where(BedHold.request_id.in_(ids))).all()
+        lat = [
+            (h.created_at - reqs[h.request_id].requested_at).total_seconds() * 1000 for h in holds
+        ]
+        counts: dict[str, int] = {}
+        for r in reqs.values():
+            counts[r.status] = counts.get(r.status, 0) + 1
+    return lat, counts
+
+
+def p(values: list[float], q: float) -> float:
+    if not values:
+        return float("nan")
+    if len(values) == 1:
+        return values[0]
+    return statistics.quantiles(values, n=100, method="inclusive")[int(q) - 1]
+
+
+def wait_drained(queue: Any, procs: list[subprocess.Popen[bytes]], timeout: float) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline and any(pr.poll() is None for pr in procs):
+        time.sleep(0.05)
+
+
+def check_counters() -> str:
+    from sqlalchemy import func, select
+
+    from dispatch.models import BedHold, BedPool
+    from kernel.db import unit_of_work
+
+    with unit_of_work() as s:
+        bad = s.scalar(
+            select(func.count())
+            .select_from(BedPool)
+            .where(
+                (BedPool.held < 0)
+                | (BedPool.occupied + BedPool.out_of_service + BedPool.held > BedPool.total)
+            )
+        )
+        held = s.scalar(select(func.coalesce(func.sum(BedPool.held), 0)))
+        live = s.scalar(
+            select(func.count()).select_from(BedHold).where(BedHold.released_at.is_(None))
+        )
+    return f"pools over-booked or negative: {bad}; sum(held) = {held}, live holds = {live}"
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__)
+    ap.add_argument("--hospitals", type=int, default=500)
+    ap.add_argument("--workers", type=int, default=4)
+    ap.add_argument("--requests", type=int, default=200)
+    ap.add_argument("--noop-jobs", type=int, default=200)
+    ap.add_argument("--updaters", type=int, default=4)
+    ap.add_argument("--paced-seconds", type=float, default=8.0)
+    args = ap.parse_args(argv)
+
+    from rq import Queue, Worker
+
+    from kernel.redisconn import get_redis_bytes
+    from kernel.settings import get_settings
+
+    settings = get_settings()
+    backend = "postgres" if settings.database_url else "embedded sqlite"
+    print(
+        f"dispatch bench: {backend}, {args.hospitals} hospitals, {args.workers} RQ workers "
+        f"(rq.Worker, forking), {os.cpu_count()} CPUs",
+        flush=True,
+    )
+    rng = random.Random(7)
+    hospital_ids = reset(args.hospitals)
+    conn = get_redis_bytes()
+    for name in ("dispatch", "bench-noop"):
+        Queue(name, connection=conn).empty()
+
+    # 1. RQ's own throughput: no-op jobs, same worker class, same number of workers.
+    q = Queue("bench-noop", connection=conn)
+    for _ in range(args.noop_jobs):
+        q.enqueue("bench.bench_dispatch.noop", result_ttl=0)
+    t0 = time.perf_counter()
+    procs = start_workers(args.workers, "bench-noop", "burst")
+    stop_workers(procs)
+    noop_rate = args.noop_jobs / (time.perf_counter() - t0)
+    print(f"RQ no-op jobs:        {noop_rate:8.1f} jobs/s ({args.noop_jobs} jobs)", flush=True)
+
+    api, base = start_api()
+    try:
+        keys = api_keys(hospital_ids[:50])
+        # 2. Bed updates per second through the API, alone.
+        up = Updater(base, keys, args.updaters).start()
+        time.sleep(5)
+        up.stop()
+        solo = up.ok / 5
+        print(
+            f"bed updates via API:  {solo:8.1f} /s alone ({up.ok} ok, {up.refused} refused 409, "
+            f"{up.errors} errors; {args.updaters} client threads)",
+            flush=True,
+        )
+
+        # 3. A backlog of requests matched while bed updates stream.
+        ids = create_requests(args.requests, "backlog", rng)
+        up = Updater(base, keys, args.updaters).start()
+        t_up = time.perf_counter()
+        t0 = time.perf_counter()
+        procs = start_workers(args.workers, "dispatch", "burst")
+        stop_workers(procs)
+        elapsed = time.perf_counter() - t0
+        up.stop()
+        during = up.ok / (time.perf_counter() - t_up)
+        lat, counts = request_to_hold_ms(ids)
+        match_rate = len(ids) / elapsed
+        print(
+            f"matches (backlog):    {match_rate:8.1f} /s ({len(ids)} requests in {elapsed:.1f} s; "
+            f"outcomes {counts})",
+            flush=True,
+        )
+        print(
+            f"  request-to-hold:    p50 {p(lat, 50):.0f} ms, p99 {p(lat, 99):.0f} ms "
+            "(includes queueing behind the backlog)",
+            flush=True,
+        )
+        print(f"  bed updates meanwhile: {during:.1f} /s through the API", flush=True)
+        print(f"  ratio matches / RQ no-op jobs: {match_rate / noop_rate:.2f}", flush=True)
+
+        # 4. Paced arrivals at about half the measured rate: latency without a backlog.
+        rate = max(1.0, match_rate / 2)
+        procs = start_workers(args.workers, "dispatch", "run")
+        # Pace only once every worker listens, so start-up time is not counted as latency.
+        deadline = time.monotonic() + 60
+        while (
+            Worker.count(connection=conn, queue=Queue("dispatch", connection=conn)) < args.workers
+            and time.monotonic() < deadline
+        ):
+            time.sleep(0.1)
+        up = Updater(base, keys, args.updaters).start()
+        paced: list[str] = []
+        t_end = time.perf_counter() + args.paced_seconds
+        i = 0
+        while time.perf_counter() < t_end:
+            paced += create_requests(1, f"paced-{i}", rng)
+            i += 1
+            time.sleep(1 / rate)
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline and Queue("dispatch", connection=conn).count:
+            time.sleep(0.1)
+        time.sleep(1)
+        up.stop()
+        stop_workers(procs, wait=False)
+        lat, counts = request_to_hold_ms(paced)
+        print(
+            f"matches (paced {rate:.0f}/s): request-to-hold p50 {p(lat, 50):.0f} ms, "
+            f"p99 {p(lat, 99):.0f} ms over {len(paced)} requests; outcomes {counts}",
+            flush=True,
+        )
+        print(f"invariants: {check_counters()}", flush=True)
+    finally:
+        api.terminate()
+        api.wait(15)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

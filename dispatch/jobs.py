@@ -1,0 +1,139 @@
+"""RQ jobs of dispatch: match a request, work the waiting queue, and the maintenance sweep.
+
+Jobs take ids, open their own unit of work, and are safe to run twice or concurrently: every
+state change underneath is a conditional UPDATE.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import time
+from datetime import timedelta
+
+from rq import Queue
+from sqlalchemy.exc import IntegrityError, OperationalError
+from sqlalchemy.orm.exc import StaleDataError
+
+from dispatch import service
+from kernel.db import reset_engine, unit_of_work
+from kernel.errors import Conflict
+from kernel.redisconn import get_redis, get_redis_bytes
+
+log = logging.getLogger(__name__)
+
+DISPATCH_QUEUE = "dispatch"
+MAINTENANCE_QUEUE = "maintenance"
+# A request still `requested`/`matching` this long after its last change lost its worker.
+STUCK_AFTER_S = 30.0
+MAINTENANCE_EVERY_S = 5.0
+_LEASE_KEY = "dispatch:maintenance:scheduled"
+
+
+def _queue(name: str) -> Queue:
+    return Queue(name, connection=get_redis_bytes())
+
+
+def enqueue_match(request_id: str) -> None:
+    _queue(DISPATCH_QUEUE).enqueue(match_request, request_id, job_timeout=120, result_ttl=60)
+
+
+def enqueue_waiting_pass(bed_type: str) -> None:
+    _queue(DISPATCH_QUEUE).enqueue(match_waiting, bed_type, job_timeout=300, result_ttl=60)
+
+
+def _fault_pause() -> None:
+    # Fault injection for the crash test: a worker paused here has claimed the request but not
+    # yet held a bed, which is exactly where a SIGKILL must not lose it.
+    pause = float(os.environ.get("DISPATCH_FAULT_PAUSE_AFTER_CLAIM_S", "0") or 0)
+    if pause > 0:
+        time.sleep(pause)
+
+
+def match_request(request_id: str) -> str:
+    """Match one transfer request: claim it, then find and hold the earliest bed."""
+    ensure_maintenance_scheduled()
+    try:
+        with unit_of_work() as session:
+            # Due holds are released first (their beds may be the ones this request needs).
+            service.expire_due_holds(session)
+            if not service.claim_for_matching(session, request_id):
+                return "skipped"
+    except (Conflict, IntegrityError, StaleDataError):
+        return "raced"
+    _fault_pause()
+    try:
+        with unit_of_work() as session:
+            return service.match(session, request_id)
+    except (Conflict, IntegrityError, StaleDataError):
+        # Another worker or an operator moved this request first; nothing is lost: the request
+        # is in whatever state they left it, and the sweep catches one left `matching`.
+        return "raced"
+
+
+def match_waiting(bed_type: str) -> int:
+    """Offer freed beds to the waiting queue of a bed type, most urgent and longest waiting first."""
+    with unit_of_work() as session:
+        queue = service.waiting_queue(session, bed_type)
+    placed = 0
+    for request_id in queue:
+        try:
+            with unit_of_work() as session:
+                if service.match(session, request_id) == "held":
+                    placed += 1
+        except (Conflict, IntegrityError, StaleDataError):
+            continue
+    return placed
+
+
+def maintain(*, stuck_after_s: float = STUCK_AFTER_S, reschedule: bool = True) -> dict[str, int]:
+    """Expire due holds, re-enqueue requests a dead worker left behind, retry the waiting queues."""
+    summary = {"expired": 0, "requeued": 0, "waiting_passes": 0}
+    try:
+        with unit_of_work() as session:
+            summary["expired"] = service.expire_due_holds(session)
+        with unit_of_work() as session:
+            stuck = service.requests_stuck(session, older_than_s=stuck_after_s)
+            bed_types = service.bed_types_waiting(session)
+        for request_id in stuck:
+            enqueue_match(request_id)
+        summary["requeued"] = len(stuck)
+        for bed_type in bed_types:
+            enqueue_waiting_pass(bed_type)
+        summary["waiting_passes"] = len(bed_types)
+    except OperationalError:
+        log.exception("dispatch maintenance failed; the next run retries")
+    finally:
+        if reschedule:
+            get_redis().delete(_LEASE_KEY)
+            ensure_maintenance_scheduled()
+    return summary
+
+
+def ensure_maintenance_scheduled() -> None:
+    """Keep one maintenance run scheduled; a lease key stops duplicates, its expiry heals loss."""
+    r = get_redis()
+    if r.set(_LEASE_KEY, "1", nx=True, ex=int(MAINTENANCE_EVERY_S * 4)):
+        _queue(MAINTENANCE_QUEUE).enqueue_in(
+            timedelta(seconds=MAINTENANCE_EVERY_S), maintain, result_ttl=60
+        )
+
+
+def warm_up() -> None:
+    """Configure the ORM once in the worker before it forks, instead of in every job's horse."""
+    from sqlalchemy.orm import configure_mappers
+
+    from kernel.migrate import load_models
+
+    load_models()
+    configure_mappers()
+
+
+def on_worker_start() -> None:
+    """Run once when a worker starts: expire holds that fell due while no worker ran, warm up.
+
+    The engine is disposed afterwards so forked job processes never share its connections.
+    """
+    maintain()
+    reset_engine()
+    warm_up()

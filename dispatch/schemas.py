@@ -1,0 +1,161 @@
+"""Request and response bodies of the dispatch API (the public contract hospital systems rely on)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any, Literal
+
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
+
+Urgency = Literal["emergency", "urgent", "routine"]
+FacilityStatus = Literal["open", "advisory", "full", "closed"]
+
+
+class Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class HospitalIn(Strict):
+    name: str = Field(min_length=1, max_length=200)
+    tier: int = Field(ge=1, le=3)
+    district: str = Field(default="", max_length=100)
+    ward: str = Field(default="", max_length=100)
+    lat: float = Field(ge=-90, le=90)
+    lon: float = Field(ge=-180, le=180)
+    capabilities: list[str] = Field(default_factory=list)
+    status: FacilityStatus = "open"
+    contacts: str = Field(default="", max_length=300)
+
+
+class HospitalStatusIn(Strict):
+    status: FacilityStatus
+    reason: str = Field(default="", max_length=300)
+    until: AwareDatetime | None = None
+
+
+class HospitalOut(BaseModel):
+    id: str
+    name: str
+    tier: int
+    district: str
+    ward: str
+    lat: float
+    lon: float
+    capabilities: list[str]
+    status: str
+    status_reason: str
+    status_until: datetime | None
+    contacts: str
+
+
+class IdOut(BaseModel):
+    id: str
+
+
+class BedCountsIn(Strict):
+    total: int = Field(ge=0, le=100_000)
+    occupied: int = Field(ge=0, le=100_000)
+    out_of_service: int = Field(default=0, ge=0, le=100_000)
+    as_of: AwareDatetime
+    expected_discharges: int = Field(default=0, ge=0, le=100_000)
+    next_discharge_at: AwareDatetime | None = None
+
+
+class BulkPoolIn(Strict):
+    bed_type: str
+    total: int = Field(ge=0, le=100_000)
+    occupied: int = Field(ge=0, le=100_000)
+    out_of_service: int = Field(default=0, ge=0, le=100_000)
+    expected_discharges: int = Field(default=0, ge=0, le=100_000)
+    next_discharge_at: AwareDatetime | None = None
+
+
+class BulkBedsIn(Strict):
+    as_of: AwareDatetime
+    pools: list[BulkPoolIn] = Field(min_length=1, max_length=20)
+
+
+class PoolOut(BaseModel):
+    bed_type: str
+    total: int
+    occupied: int
+    out_of_service: int
+    held: int
+    available: int
+    expected_discharges: int
+    next_discharge_at: datetime | None
+    as_of: datetime | None
+    stale: bool
+    updated_by: str | None
+
+
+class HospitalBedsOut(BaseModel):
+    hospital_id: str
+    hospital_name: str
+    pools: list[PoolOut]
+
+
+class Pickup(Strict):
+    lat: float = Field(ge=-90, le=90)
+    lon: float = Field(ge=-180, le=180)
+
+
+class TransferIn(Strict):
+    patient_ref: str = Field(min_length=1, max_length=64)
+    bed_type: str = Field(min_length=1, max_length=32)
+    urgency: Urgency
+    pickup: Pickup
+    note: str = Field(default="", max_length=2000)
+
+
+class TransferCreated(BaseModel):
+    id: str
+    status: str
+
+
+class TransferOut(BaseModel):
+    id: str
+    patient_ref: str
+    bed_type: str
+    urgency: str
+    status: str
+    pickup: dict[str, float]
+    note: str
+    hospital_id: str | None
+    hospital_name: str | None
+    hold_expires_at: datetime | None
+    hold_accepted_at: datetime | None
+    ambulance: dict[str, str] | None
+    candidates: list[dict[str, Any]]
+    excluded_hospital_ids: list[str]
+    requested_by: str
+    requested_at: datetime
+    status_at: datetime
+    history: list[dict[str, Any]] | None = None
+
+
+class ReasonIn(Strict):
+    reason: str = Field(default="", max_length=500)
+
+
+class OverrideIn(Strict):
+    hospital_id: str = Field(min_length=1, max_length=32)
+
+
+class TransportIn(Strict):
+    ambulance_id: str | None = Field(default=None, max_length=32)
+
+
+class AmbulanceIn(Strict):
+    name: str = Field(min_length=1, max_length=100)
+    base_lat: float = Field(ge=-90, le=90)
+    base_lon: float = Field(ge=-180, le=180)
+
+
+class AmbulanceOut(BaseModel):
+    id: str
+    name: str
+    base_lat: float
+    base_lon: float
+    status: str
+    request_id: str | None

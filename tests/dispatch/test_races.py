@@ -1,0 +1,138 @@
+"""Concurrency claims: the last-bed race across worker processes and threads, and a killed worker."""
+
+from __future__ import annotations
+
+import os
+import signal
+import threading
+import time
+from datetime import UTC, datetime
+
+from rq import Queue
+from sqlalchemy import select
+
+from dispatch import jobs, service
+from dispatch.models import BedHold, BedPool, TransferRequest
+from kernel.db import unit_of_work
+from kernel.redisconn import get_redis_bytes
+from tests.dispatch.conftest import (
+    make_hospital,
+    new_request,
+    pool,
+    run_workers,
+    start_worker,
+    transfer,
+)
+
+URGENCY_CYCLE = ("routine", "urgent", "emergency")
+
+
+def assert_pool_sane(p: BedPool) -> None:
+    for n in ("total", "occupied", "out_of_service", "held"):
+        assert getattr(p, n) >= 0, n
+    assert p.occupied + p.out_of_service + p.held <= p.total
+
+
+def live_holds() -> list[BedHold]:
+    with unit_of_work() as s:
+        return list(s.scalars(select(BedHold).where(BedHold.released_at.is_(None))))
+
+
+def statuses() -> dict[str, str]:
+    with unit_of_work() as s:
+        return {r.id: r.status for r in s.scalars(select(TransferRequest))}
+
+
+def next_in_line(request_ids: list[str]) -> str:
+    with unit_of_work() as s:
+        waiting = s.scalars(
+            select(TransferRequest)
+            .where(TransferRequest.id.in_(request_ids), TransferRequest.status == "waiting_for_bed")
+            .order_by(TransferRequest.urgency_rank, TransferRequest.requested_at)
+        ).all()
+        return waiting[0].id
+
+
+def free_one_bed(hospital_id: str) -> None:
+    with unit_of_work() as s:
+        service.update_beds(
+            s,
+            hospital_id=hospital_id,
+            counts=[service.BedCounts("icu", 2, 0, 0)],
+            as_of=datetime.now(UTC),
+            actor="test",
+        )
+
+
+def test_last_bed_race_across_worker_processes(r):
+    hospital = make_hospital("Last bed", beds={"icu": (1, 0)})
+    ids = [new_request(f"race-{i}", urgency=URGENCY_CYCLE[i % 3]) for i in range(30)]
+    assert Queue("dispatch", connection=get_redis_bytes()).count == 30
+    run_workers(4)  # four real RQ workers (forking, as in production) race for the bed
+    holds = live_holds()
+    assert len(holds) == 1
+    p = pool(hospital, "icu")
+    assert (p.total, p.held) == (1, 1)
+    assert_pool_sane(p)
+    st = statuses()
+    assert sorted(st.values()).count("held") == 1
+    assert sorted(st.values()).count("waiting_for_bed") == 29
+    # When a bed frees, the next by urgency, then waiting time, gets it.
+    expected = next_in_line(ids)
+    free_one_bed(hospital)
+    run_workers(3)
+    assert statuses()[expected] == "held"
+    assert len(live_holds()) == 2
+    p = pool(hospital, "icu")
+    assert (p.total, p.held) == (2, 2)
+    assert_pool_sane(p)
+
+
+def test_last_bed_race_across_threads_calling_the_job():
+    hospital = make_hospital("Last bed", beds={"icu": (1, 0)})
+    ids = [new_request(f"thr-{i}", urgency=URGENCY_CYCLE[i % 3]) for i in range(24)]
+    barrier = threading.Barrier(len(ids))
+    errors: list[BaseException] = []
+
+    def run(rid: str) -> None:
+        try:
+            barrier.wait()
+            jobs.match_request(rid)
+            jobs.match_request(rid)  # running twice is harmless
+        except BaseException as exc:
+            errors.append(exc)
+
+    threads = [threading.Thread(target=run, args=(rid,)) for rid in ids]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(120)
+    assert not errors, errors
+    assert len(live_holds()) == 1
+    st = statuses()
+    assert list(st.values()).count("held") == 1
+    assert all(st[i] in ("held", "waiting_for_bed") for i in ids)
+    assert_pool_sane(pool(hospital, "icu"))
+
+
+def test_worker_killed_mid_match_loses_no_request_and_it_is_matched_once():
+    hospital = make_hospital("Survivor", beds={"icu": (3, 0)})
+    rid = new_request("p-kill", urgency="emergency")
+    worker = start_worker(DISPATCH_FAULT_PAUSE_AFTER_CLAIM_S="60")
+    deadline = time.monotonic() + 60
+    while transfer(rid)["status"] != "matching":
+        assert time.monotonic() < deadline, "the worker never claimed the request"
+        time.sleep(0.1)
+    os.killpg(worker.pid, signal.SIGKILL)  # the worker and its work horse, mid-match
+    worker.wait(10)
+    assert transfer(rid)["status"] == "matching"  # claimed, not lost
+    assert pool(hospital, "icu").held == 0
+    # The maintenance sweep notices the request nobody finishes and enqueues it again;
+    # sweeping twice (two maintenance runs racing) still ends in one hold.
+    assert jobs.maintain(stuck_after_s=0, reschedule=False)["requeued"] == 1
+    assert jobs.maintain(stuck_after_s=0, reschedule=False)["requeued"] == 1
+    run_workers(2)
+    got = transfer(rid)
+    assert got["status"] == "held"
+    assert [h["kind"] for h in got["history"]].count("held") == 1
+    assert len(live_holds()) == 1 and pool(hospital, "icu").held == 1
