@@ -56,8 +56,19 @@ def free_port() -> int:
 def start_server(app: str, port: int, env: dict[str, str], factory: bool = True) -> Any:
     import httpx
 
-    args = [sys.executable, "-m", "uvicorn", app, "--host", "127.0.0.1", "--port", str(port),
-            "--log-level", "warning", "--no-access-log"]
+    args = [
+        sys.executable,
+        "-m",
+        "uvicorn",
+        app,
+        "--host",
+        "127.0.0.1",
+        "--port",
+        str(port),
+        "--log-level",
+        "warning",
+        "--no-access-log",
+    ]
     if factory:
         args.append("--factory")
     proc = subprocess.Popen(args, env=env, cwd=ROOT)
@@ -88,18 +99,27 @@ def prepare(consoles: int) -> list[str]:
     with unit_of_work() as session:
         seed_branches(session)
         for i in range(consoles):
-            user = accounts.User(username=f"bench-{run}-{i}", password_hash=one_hash,
-                                 role="doctor", display_name=f"bench {i}")
+            user = accounts.User(
+                username=f"bench-{run}-{i}",
+                password_hash=one_hash,
+                role="doctor",
+                display_name=f"bench {i}",
+            )
             session.add(user)
             session.flush()
-            service.create_doctor(session, user_id=user.id, full_name=f"Bench {i}",
-                                  branches={"3": 1})
+            service.create_doctor(
+                session, user_id=user.id, full_name=f"Bench {i}", branches={"3": 1}
+            )
             tokens.append(issue_token(user))
     return tokens
 
 
-async def load(url: str, requests: list[tuple[str, bytes, dict[str, str]]], concurrency: int,
-               on_sent: Any = None) -> tuple[float, list[float]]:
+async def load(
+    url: str,
+    requests: list[tuple[str, bytes, dict[str, str]]],
+    concurrency: int,
+    on_sent: Any = None,
+) -> tuple[float, list[float]]:
     import httpx
 
     latencies: list[float] = []
@@ -139,13 +159,17 @@ async def routing_run(url: str, tokens: list[str], calls: int, concurrency: int)
     pcid_to_call: dict[str, str] = {}
     sockets = []
     for t in tokens:
-        ws = await websockets.connect(url.replace("http", "ws", 1) + f"/ws/console?token={t}",
-                                      max_queue=None)
+        ws = await websockets.connect(
+            url.replace("http", "ws", 1) + f"/ws/console?token={t}", max_queue=None
+        )
         sockets.append(ws)
     async with httpx.AsyncClient(base_url=url, timeout=30) as c:
         for t in tokens:
-            res = await c.put("/api/v1/doctors/me/presence", json={"state": "available"},
-                              headers={"Authorization": f"Bearer {t}"})
+            res = await c.put(
+                "/api/v1/doctors/me/presence",
+                json={"state": "available"},
+                headers={"Authorization": f"Bearer {t}"},
+            )
             res.raise_for_status()
 
     async def reader(ws: Any) -> None:
@@ -159,9 +183,16 @@ async def routing_run(url: str, tokens: list[str], calls: int, concurrency: int)
     for i in range(calls):
         pcid = f"bench-{uuid.uuid4().hex}"
         body = json.dumps({"provider_call_id": pcid, "caller": f"09{i:08d}", "digits": "3"})
-        requests.append(("/api/v1/telephony/calls", body.encode(),
-                         {"X-Hotline-Signature": sign_body(body.encode()),
-                          "Content-Type": "application/json"}))
+        requests.append(
+            (
+                "/api/v1/telephony/calls",
+                body.encode(),
+                {
+                    "X-Hotline-Signature": sign_body(body.encode()),
+                    "Content-Type": "application/json",
+                },
+            )
+        )
 
     def on_sent(body: bytes, t0: float) -> None:
         sent_at[json.loads(body)["provider_call_id"]] = t0
@@ -179,8 +210,11 @@ async def routing_run(url: str, tokens: list[str], calls: int, concurrency: int)
         t.cancel()
     for ws in sockets:
         await ws.close()
-    to_offer = [offered_at[pcid_to_call[p]] - t0 for p, t0 in sent_at.items()
-                if pcid_to_call.get(p) in offered_at]
+    to_offer = [
+        offered_at[pcid_to_call[p]] - t0
+        for p, t0 in sent_at.items()
+        if pcid_to_call.get(p) in offered_at
+    ]
     return {"rate": rate, "http": http_lat, "to_offer": to_offer, "offered": len(offered_at)}
 
 
@@ -192,10 +226,25 @@ def redis_lua_reference(redis_url: str) -> float | None:
 
     u = urlparse(redis_url)
     out = subprocess.run(
-        [exe, "-h", u.hostname or "127.0.0.1", "-p", str(u.port or 6379), "-n", "100000", "-q",
-         "eval", "return redis.call('zadd', KEYS[1], ARGV[1], ARGV[2])", "1", "bench:z", "1",
-         "m"],
-        capture_output=True, text=True, timeout=120,
+        [
+            exe,
+            "-h",
+            u.hostname or "127.0.0.1",
+            "-p",
+            str(u.port or 6379),
+            "-n",
+            "100000",
+            "-q",
+            "eval",
+            "return redis.call('zadd', KEYS[1], ARGV[1], ARGV[2])",
+            "1",
+            "bench:z",
+            "1",
+            "m",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
     ).stdout
     # "eval ...: 123456.79 requests per second, p50=..."
     for part in out.replace("\r", "\n").split("\n"):
@@ -219,8 +268,9 @@ def main() -> int:
     port = free_port()
     api = start_server("hotline.app:create_app", port, env)
     try:
-        result = asyncio.run(routing_run(f"http://127.0.0.1:{port}", tokens, args.calls,
-                                         args.concurrency))
+        result = asyncio.run(
+            routing_run(f"http://127.0.0.1:{port}", tokens, args.calls, args.concurrency)
+        )
         api_rss = rss_mb(api.pid)
     finally:
         api.terminate()
@@ -230,8 +280,9 @@ def main() -> int:
     ref = start_server("bench.trivial_app:app", ref_port, env, factory=False)
     try:
         n = max(args.calls * 4, 1000)
-        ref_rate, ref_lat = asyncio.run(load(f"http://127.0.0.1:{ref_port}",
-                                             [("/ping", b"", {})] * n, args.concurrency))
+        ref_rate, ref_lat = asyncio.run(
+            load(f"http://127.0.0.1:{ref_port}", [("/ping", b"", {})] * n, args.concurrency)
+        )
     finally:
         ref.terminate()
         ref.wait(10)
@@ -239,17 +290,25 @@ def main() -> int:
 
     to_offer_ms = [x * 1000 for x in result["to_offer"]]
     backend = "postgres" if os.environ.get("DATABASE_URL") else "sqlite (embedded)"
-    print(f"routing benchmark  backend={backend}  consoles={args.consoles}  calls={args.calls}"
-          f"  client concurrency={args.concurrency}  cores={os.cpu_count()}")
-    print(f"  call arrivals        {result['rate']:8.1f} /s   http p50 "
-          f"{pct(result['http'], 50) * 1000:6.1f} ms  p99 {pct(result['http'], 99) * 1000:6.1f} ms")
+    print(
+        f"routing benchmark  backend={backend}  consoles={args.consoles}  calls={args.calls}"
+        f"  client concurrency={args.concurrency}  cores={os.cpu_count()}"
+    )
+    print(
+        f"  call arrivals        {result['rate']:8.1f} /s   http p50 "
+        f"{pct(result['http'], 50) * 1000:6.1f} ms  p99 {pct(result['http'], 99) * 1000:6.1f} ms"
+    )
     if to_offer_ms:
-        print(f"  arrival -> offer     p50 {pct(to_offer_ms, 50):6.1f} ms  p99 "
-              f"{pct(to_offer_ms, 99):6.1f} ms  mean {statistics.mean(to_offer_ms):6.1f} ms"
-              f"  ({result['offered']}/{args.calls} offers seen at consoles)")
+        print(
+            f"  arrival -> offer     p50 {pct(to_offer_ms, 50):6.1f} ms  p99 "
+            f"{pct(to_offer_ms, 99):6.1f} ms  mean {statistics.mean(to_offer_ms):6.1f} ms"
+            f"  ({result['offered']}/{args.calls} offers seen at consoles)"
+        )
     print(f"  API process RSS      {api_rss:8.1f} MB")
-    print(f"  reference: trivial FastAPI endpoint {ref_rate:8.1f} req/s  p99 "
-          f"{pct(ref_lat, 99) * 1000:6.1f} ms")
+    print(
+        f"  reference: trivial FastAPI endpoint {ref_rate:8.1f} req/s  p99 "
+        f"{pct(ref_lat, 99) * 1000:6.1f} ms"
+    )
     print(f"  ratio arrivals / trivial endpoint   {result['rate'] / ref_rate:6.2f}")
     if lua:
         print(f"  reference: redis-benchmark EVAL (one ZADD) {lua:10.0f} /s")

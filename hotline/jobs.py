@@ -8,6 +8,7 @@ from rq import Queue, Worker
 
 from dispatch import jobs as dispatch_jobs
 from kernel.redisconn import get_redis_bytes
+from triage import jobs as triage_jobs
 
 QUEUES = ("dispatch", "followups", "maintenance", "default")
 
@@ -24,6 +25,9 @@ def run_worker(*, burst: bool = False, queues: list[str] | None = None) -> int:
     # Expire due holds and re-queue stuck requests before taking new work, so nothing
     # waits for the first periodic pass after a restart.
     dispatch_jobs.on_worker_start()
+    # Scheduled follow-ups live in Redis, which keeps nothing across a restart; the
+    # sweep re-arms them from the database.
+    triage_jobs.arm_sweep(0)
     worker = Worker([Queue(q, connection=conn) for q in (queues or QUEUES)], connection=conn)
     worker.work(burst=burst, with_scheduler=True, logging_level="WARNING")
     return 0

@@ -31,7 +31,9 @@ def db_session() -> Iterator[Session]:
         session.close()
 
 
-SessionDep = Annotated[Session, Depends(db_session)]
+# "function" scope: the commit runs before the response is sent, so a client is never
+# told "done" about work that then fails to commit.
+SessionDep = Annotated[Session, Depends(db_session, scope="function")]
 RedisDep = Annotated[redis.Redis, Depends(get_redis)]
 
 _bearer = OAuth2PasswordBearer(tokenUrl="/api/v1/auth/token", auto_error=False)

@@ -7,6 +7,7 @@ import json
 import os
 import secrets
 from pathlib import Path
+from typing import Any
 
 from pydantic import AliasChoices, Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -52,6 +53,21 @@ class Settings(BaseSettings):
     hold_ttl_s: int = 900
     bed_staleness_s: int = 6 * 3600
     ambulance_speed_kmh: float = 30.0
+
+    # Triage follow-ups and escalation (CLINICAL.md leaves these to us).
+    # Policy fields to override (triage.scoring.Policy); must include a new "name".
+    triage_policy_overrides: dict[str, Any] = {}
+    # "module:attribute" of the object that turns a due follow-up into an outbound task;
+    # resolved at run time so triage never imports hotline.
+    followup_sink: str = "hotline.followups:sink"
+    followup_branch_digit: str = "3"
+    followup_grace_s: int = 1800
+    followup_rising_risk_factor: float = 0.5
+    followup_sweep_interval_s: float = 60.0
+    # Pickup fallback when a patient has no coordinates: ward centroid, then the city centre.
+    triage_ward_centroids: dict[str, tuple[float, float]] = {}
+    triage_default_lat: float = 10.7769
+    triage_default_lon: float = 106.7009
 
     @field_validator("database_url", "redis_url", mode="before")
     @classmethod

@@ -1,0 +1,155 @@
+"""A real RQ worker killed by SIGKILL in the middle of a follow-up job: the follow-up still happens once."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import signal
+import subprocess
+import sys
+import time
+from datetime import timedelta
+from typing import Any
+
+from sqlalchemy import func, select, update
+from sqlalchemy.orm import Session
+
+from kernel import events
+from kernel.db import unit_of_work
+from kernel.events import Event
+from kernel.redisconn import get_redis, redis_url
+from kernel.settings import get_settings
+from tests.conftest import ROOT
+from tests.triage.test_assessments import login, new_patient, sign
+from triage import jobs
+from triage.followups import DueFollowUp
+from triage.models import FollowUp
+
+HANG = "test:sink:hang"  # "before" hangs inside the transaction, "after" once it committed
+HUNG = "test:sink:hung"
+ENTERED = "test:sink:entered"
+
+
+class SlowSink:
+    """Writes its effect in the job's transaction, then hangs where the test says."""
+
+    def dispatch(self, session: Session, task: DueFollowUp) -> None:
+        r = get_redis()
+        events.record(
+            session, kind="test.sink", subject_type="followup", subject_id=task.followup_id
+        )
+        session.flush()
+        r.incr(ENTERED)
+        where = r.get(HANG)
+        if where == "before":
+            r.set(HUNG, os.getpid())
+            time.sleep(120)
+        elif where == "after":
+
+            def hang() -> None:
+                r.set(HUNG, os.getpid())
+                time.sleep(120)
+
+            events.after_commit(session, hang)
+
+    def escalate(self, session: Session, task: DueFollowUp) -> None:
+        pass
+
+
+sink = SlowSink()
+
+
+def start_worker(*, burst: bool = False) -> subprocess.Popen[bytes]:
+    env = {
+        **os.environ,
+        "REDIS_URL": redis_url(),
+        "HOTLINE_FOLLOWUP_SINK": "tests.triage.test_followup_worker:sink",
+    }
+    if get_settings().database_url:
+        env["DATABASE_URL"] = get_settings().database_url or ""
+    code = f"from hotline.jobs import run_worker; run_worker(burst={burst}, queues=['followups'])"
+    # Its own process group, so that the kill takes the job's work-horse child with it.
+    return subprocess.Popen([sys.executable, "-c", code], env=env, cwd=ROOT, start_new_session=True)
+
+
+def kill_when_hung(proc: subprocess.Popen[bytes], timeout: float = 60) -> None:
+    deadline = time.monotonic() + timeout
+    while not (horse := get_redis().get(HUNG)):
+        assert time.monotonic() < deadline, "the worker never reached the sink"
+        assert proc.poll() is None, "the worker exited early"
+        time.sleep(0.05)
+    # RQ runs each job in a forked work-horse in its own session: a crash of the worker's
+    # machine takes both, so both get SIGKILL.
+    os.kill(int(horse), signal.SIGKILL)
+    os.killpg(proc.pid, signal.SIGKILL)
+    proc.wait(10)
+    with contextlib.suppress(ChildProcessError):
+        os.waitpid(int(horse), os.WNOHANG)
+    get_redis().delete(HANG, HUNG)
+
+
+def due_followup(client: Any) -> str:
+    doc = login(client, "doc")
+    p = new_patient(client, doc)
+    fid: str = sign(client, doc, p["id"])["follow_up"]["id"]
+    with unit_of_work() as session:
+        fu = session.get(FollowUp, fid)
+        assert fu is not None
+        past = fu.due_at - timedelta(hours=13)
+        session.execute(update(FollowUp).where(FollowUp.id == fid).values(due_at=past))
+    return fid
+
+
+def effects(fid: str) -> tuple[str, int, int]:
+    with unit_of_work() as session:
+        fu = session.get(FollowUp, fid)
+        assert fu is not None
+        count = session.scalar(
+            select(func.count(Event.id)).where(Event.kind == "test.sink", Event.subject_id == fid)
+        )
+        dispatched = session.scalar(
+            select(func.count(Event.id)).where(
+                Event.kind == "followup.dispatched", Event.subject_id == fid
+            )
+        )
+        return fu.state, int(count or 0), int(dispatched or 0)
+
+
+def run_burst() -> None:
+    proc = start_worker(burst=True)
+    assert proc.wait(120) == 0
+
+
+def test_killed_mid_job_the_sweep_retries_and_it_happens_once(client: Any) -> None:
+    fid = due_followup(client)
+    r = get_redis()
+    r.set(HANG, "before")
+    jobs.followups_queue().enqueue(jobs.followup_due, fid)
+    worker = start_worker()
+    kill_when_hung(worker)
+    # The killed job's transaction never committed: nothing happened yet.
+    assert effects(fid) == ("scheduled", 0, 0)
+    assert jobs.sweep_once()["due"] == 1
+    run_burst()
+    assert effects(fid) == ("dispatched", 1, 1)
+    assert int(r.get(ENTERED) or 0) == 2  # entered twice, took effect once
+    # Running the job again (RQ re-queueing the dead job, another sweep) changes nothing.
+    assert jobs.sweep_once()["due"] == 0
+    jobs.followups_queue().enqueue(jobs.followup_due, fid)
+    run_burst()
+    assert effects(fid) == ("dispatched", 1, 1)
+
+
+def test_killed_after_commit_the_retry_does_not_repeat_it(client: Any) -> None:
+    fid = due_followup(client)
+    r = get_redis()
+    r.set(HANG, "after")
+    jobs.followups_queue().enqueue(jobs.followup_due, fid)
+    kill_when_hung(start_worker())
+    assert effects(fid) == ("dispatched", 1, 1)
+    # RQ never heard the job finish; whatever re-runs it, the guarded transition refuses.
+    assert jobs.sweep_once()["due"] == 0
+    jobs.followups_queue().enqueue(jobs.followup_due, fid)
+    run_burst()
+    assert effects(fid) == ("dispatched", 1, 1)
+    assert int(r.get(ENTERED) or 0) == 1
