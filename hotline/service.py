@@ -162,11 +162,27 @@ def _call_values(status: str, why: str, now: datetime) -> dict[str, Any]:
 
 
 def apply_outcome(session: Session, r: redis.Redis, outcome: Outcome, *, actor: str) -> None:
-    """Write what a routing decision changed, and queue the pushes for after commit."""
+    """Write what a routing decision changed, and queue the pushes for after commit.
+
+    Rows are locked in one global order (offers, then calls, then doctors, each by id)
+    so that concurrent decisions written by different processes cannot deadlock.
+    """
     now = utcnow()
     pushes: list[tuple[str, dict[str, Any]]] = []
+    call_writes: list[tuple[str, int, dict[str, Any], bool]] = []  # id, version, values, forced
+    doctor_writes: list[tuple[str, int, str]] = []
+    accepted_by: dict[str, str] = {}
+    new_events: list[dict[str, Any]] = []
 
-    for offer in outcome.offers:
+    offer_rows: list[tuple[str, Any]] = [(o.offer_id, o) for o in outcome.offers]
+    offer_rows += [(c[0], c) for c in outcome.offers_closed]
+    for offer_id, item in sorted(offer_rows, key=lambda x: x[0]):
+        if isinstance(item, tuple):
+            _close_offer(session, item, now, pushes)
+            if item[3] == "accepted":
+                accepted_by[item[1]] = item[2]
+            continue
+        offer = item
         insert_ignore(
             session,
             Offer,
@@ -178,30 +194,29 @@ def apply_outcome(session: Session, r: redis.Redis, outcome: Outcome, *, actor: 
                 "expires_at": _from_ms(offer.expires_ms),
             },
         )
-        session.execute(
-            update(Call)
-            .where(Call.id == offer.call_id, Call.routing_version < offer.call_version)
-            .values(status="offered", doctor_id=offer.doctor_id, routing_version=offer.call_version)
+        call_writes.append(
+            (
+                offer.call_id,
+                offer.call_version,
+                {"status": "offered", "doctor_id": offer.doctor_id},
+                False,
+            )
         )
-        session.execute(
-            update(Doctor)
-            .where(Doctor.id == offer.doctor_id, Doctor.presence_version < offer.doctor_version)
-            .values(presence="offered", presence_at=now, presence_version=offer.doctor_version)
-        )
-        events.record(
-            session,
-            kind="call.offered",
-            subject_type="call",
-            subject_id=offer.call_id,
-            actor=actor,
-            data={"offer_id": offer.offer_id, "doctor_id": offer.doctor_id},
+        doctor_writes.append((offer.doctor_id, offer.doctor_version, "offered"))
+        new_events.append(
+            {
+                "kind": "call.offered",
+                "subject_type": "call",
+                "subject_id": offer.call_id,
+                "data": {"offer_id": offer.offer_id, "doctor_id": offer.doctor_id},
+            }
         )
         pushes.append(
             (
                 console_channel(offer.doctor_id),
                 {
                     "type": "offer",
-                    "offer_id": offer.offer_id,
+                    "offer_id": offer_id,
                     "call_id": offer.call_id,
                     "branch": offer.branch,
                     "caller": offer.caller,
@@ -211,87 +226,97 @@ def apply_outcome(session: Session, r: redis.Redis, outcome: Outcome, *, actor: 
             )
         )
 
-    for offer_id, call_id, doctor_id, reason, at_ms in outcome.offers_closed:
-        outcome_name = reason.split(":", 1)[0]
-        resolved = _from_ms(at_ms) if at_ms else now
-        # The offer row may not be written yet if its creator is still committing;
-        # insert it with what Redis knows, then close it.
-        offered = session.get(Offer, offer_id)
-        if offered is None:
-            insert_ignore(
-                session,
-                Offer,
-                {
-                    "id": offer_id,
-                    "call_id": call_id,
-                    "doctor_id": doctor_id,
-                    "offered_at": _from_ms(int(offer_id.split("-", 1)[0])),
-                    "expires_at": resolved,
-                    "outcome": outcome_name,
-                    "resolved_at": resolved,
-                },
-            )
-        session.execute(
-            update(Offer)
-            .where(Offer.id == offer_id, Offer.outcome.is_(None))
-            .values(outcome=outcome_name, resolved_at=resolved)
-        )
-        if outcome_name != "accepted":
-            pushes.append(
-                (
-                    console_channel(doctor_id),
-                    {
-                        "type": "offer_withdrawn",
-                        "offer_id": offer_id,
-                        "call_id": call_id,
-                        "reason": reason.split(":", 1)[-1],
-                    },
-                )
-            )
-
     for call_id, status, version, why in outcome.calls:
         values = _call_values(status, why, now)
-        if status == "abandoned":
+        forced = status == "abandoned"  # terminal: no later write can supersede it
+        if forced:
             values.update(abandoned_at=now, ended_at=now, doctor_id=None)
-            session.execute(update(Call).where(Call.id == call_id).values(**values))
-        else:
-            if status == "connected":
-                values["answered_at"] = now
-            session.execute(
-                update(Call)
-                .where(Call.id == call_id, Call.routing_version < version)
-                .values(routing_version=version, **values)
-            )
-        events.record(
-            session,
-            kind=f"call.{status}",
-            subject_type="call",
-            subject_id=call_id,
-            actor=actor,
-            data={"why": why},
+        if status == "connected":
+            values["answered_at"] = now
+            if call_id in accepted_by:
+                values["doctor_id"] = accepted_by[call_id]
+        call_writes.append((call_id, version, values, forced))
+        new_events.append(
+            {
+                "kind": f"call.{status}",
+                "subject_type": "call",
+                "subject_id": call_id,
+                "data": {"why": why},
+            }
         )
         pushes.append((CALLS_CHANNEL, {"type": "call", "call_id": call_id, "status": status}))
 
     for doctor_id, state, version, why in outcome.doctors:
-        session.execute(
-            update(Doctor)
-            .where(Doctor.id == doctor_id, Doctor.presence_version < version)
-            .values(presence=state, presence_at=now, presence_version=version)
-        )
-        events.record(
-            session,
-            kind="doctor.presence",
-            subject_type="doctor",
-            subject_id=doctor_id,
-            actor=actor,
-            data={"state": state, "why": why},
+        doctor_writes.append((doctor_id, version, state))
+        new_events.append(
+            {
+                "kind": "doctor.presence",
+                "subject_type": "doctor",
+                "subject_id": doctor_id,
+                "data": {"state": state, "why": why},
+            }
         )
         pushes.append(
             (console_channel(doctor_id), {"type": "presence", "state": state, "reason": why})
         )
 
+    # Stable sorts keep each row's own updates in decision order.
+    for call_id, version, values, forced in sorted(call_writes, key=lambda w: w[0]):
+        stmt = update(Call).where(Call.id == call_id)
+        if not forced:
+            stmt = stmt.where(Call.routing_version < version).values(routing_version=version)
+        session.execute(stmt.values(**values))
+    for doctor_id, version, state in sorted(doctor_writes, key=lambda w: w[0]):
+        session.execute(
+            update(Doctor)
+            .where(Doctor.id == doctor_id, Doctor.presence_version < version)
+            .values(presence=state, presence_at=now, presence_version=version)
+        )
+    for ev in new_events:
+        events.record(session, actor=actor, **ev)
     if pushes:
         events.after_commit(session, lambda: _publish(r, pushes))
+
+
+def _close_offer(
+    session: Session,
+    closed: tuple[str, str, str, str, int | None],
+    now: datetime,
+    pushes: list[tuple[str, dict[str, Any]]],
+) -> None:
+    offer_id, call_id, doctor_id, reason, at_ms = closed
+    outcome_name = reason.split(":", 1)[0]
+    resolved = _from_ms(at_ms) if at_ms else now
+    # The offer row may not be written yet if its creator is still committing;
+    # insert it with what Redis knows, then close it.
+    insert_ignore(
+        session,
+        Offer,
+        {
+            "id": offer_id,
+            "call_id": call_id,
+            "doctor_id": doctor_id,
+            "offered_at": _from_ms(int(offer_id.split("-", 1)[0])),
+            "expires_at": resolved,
+        },
+    )
+    session.execute(
+        update(Offer)
+        .where(Offer.id == offer_id, Offer.outcome.is_(None))
+        .values(outcome=outcome_name, resolved_at=resolved)
+    )
+    if outcome_name != "accepted":
+        pushes.append(
+            (
+                console_channel(doctor_id),
+                {
+                    "type": "offer_withdrawn",
+                    "offer_id": offer_id,
+                    "call_id": call_id,
+                    "reason": reason.split(":", 1)[-1],
+                },
+            )
+        )
 
 
 def _publish(r: redis.Redis, pushes: list[tuple[str, dict[str, Any]]]) -> None:
@@ -555,9 +580,6 @@ def accept_offer(session: Session, r: redis.Redis, doctor: Doctor, offer_id: str
     if call is None:  # pragma: no cover - the call row is committed before routing
         raise NotFound("call not found")
     session.refresh(call)
-    call.doctor_id = doctor.id
-    if call.answered_at is None:
-        call.answered_at = utcnow()
     action = "bridge" if call.direction == "inbound" else "dial"
     gateway.instruct(
         session,
@@ -596,7 +618,6 @@ def complete_call(
     )
     if outcome.result != "ok":
         raise Conflict(f"call is {call.status}, not connected", code="not_connected")
-    apply_outcome(session, r, outcome, actor=f"doctor:{doctor.id}")
     now = utcnow()
     still_connected = outcome.detail == "connected"
     call.status = "completed"
@@ -604,6 +625,8 @@ def complete_call(
     call.ended_at = call.ended_at or now
     call.disposition = disposition
     call.notes = notes
+    session.flush()  # the call row before the doctor row: the global lock order
+    apply_outcome(session, r, outcome, actor=f"doctor:{doctor.id}")
     events.record(
         session,
         kind="call.completed",
