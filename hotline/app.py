@@ -15,13 +15,14 @@ from fastapi.staticfiles import StaticFiles
 from sqlalchemy import text
 
 from dispatch import routes as dispatch_routes
-from hotline import console_ws, routes, service, supervision_routes
+from hotline import console_ws, dashboard_routes, routes, service, supervision_routes
 from hotline.live import Hub
 from kernel import auth_routes, migrate
 from kernel.db import get_engine, unit_of_work
 from kernel.errors import install_error_handlers
 from kernel.redisconn import get_redis
 from kernel.settings import get_settings
+from triage import area_routes
 from triage import routes as triage_routes
 
 log = logging.getLogger(__name__)
@@ -102,6 +103,8 @@ def create_app() -> FastAPI:
     app.include_router(console_ws.router)
     app.include_router(triage_routes.router)
     app.include_router(dispatch_routes.router)
+    app.include_router(area_routes.router)
+    app.include_router(dashboard_routes.router)
     if STATIC.exists():
         app.mount("/static", StaticFiles(directory=STATIC), name="static")
 

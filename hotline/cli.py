@@ -69,7 +69,7 @@ def cmd_seed_demo(_: argparse.Namespace) -> int:
 def _seed_other_domains(session: object) -> list[str]:
     """Let later domains add their demo data (hospitals, patients) when they exist."""
     lines: list[str] = []
-    for module in ("dispatch.demo", "triage.demo"):
+    for module in ("dispatch.demo", "triage.demo", "triage.area_demo"):
         try:
             mod = __import__(module, fromlist=["seed_demo"])
         except ModuleNotFoundError:
@@ -145,6 +145,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
         f"  doctor console     {base}/static/console.html   (doctor1 .. doctor8)\n"
         f"  supervisor view    {base}/static/supervisor.html (supervisor)\n"
         f"  dispatch board     {base}/static/dispatch.html   (dispatcher)\n"
+        f"  dashboard          {base}/static/dashboard.html  (supervisor)\n"
         f"  hospital bed page  {base}/static/hospital.html   (hospital staff, see above)\n"
         f"  API docs           {base}/docs\n"
         f"  password for every demo account: {DEMO_PASSWORD}\n"

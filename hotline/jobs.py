@@ -8,6 +8,7 @@ from rq import Queue, Worker
 
 from dispatch import jobs as dispatch_jobs
 from kernel.redisconn import get_redis_bytes
+from triage import area_jobs
 from triage import jobs as triage_jobs
 
 QUEUES = ("dispatch", "followups", "maintenance", "default")
@@ -28,6 +29,7 @@ def run_worker(*, burst: bool = False, queues: list[str] | None = None) -> int:
     # Scheduled follow-ups live in Redis, which keeps nothing across a restart; the
     # sweep re-arms them from the database.
     triage_jobs.arm_sweep(0)
+    area_jobs.ensure_scheduled()
     worker = Worker([Queue(q, connection=conn) for q in (queues or QUEUES)], connection=conn)
     worker.work(burst=burst, with_scheduler=True, logging_level="WARNING")
     return 0

@@ -27,6 +27,7 @@ def load_models() -> None:
     for domain in DOMAINS:
         if (ROOT / domain / "models.py").exists():
             importlib.import_module(f"{domain}.models")
+    importlib.import_module("triage.areas")
 
 
 def alembic_config() -> Config:

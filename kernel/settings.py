@@ -69,6 +69,11 @@ class Settings(BaseSettings):
     triage_default_lat: float = 10.7769
     triage_default_lon: float = 106.7009
 
+    # Epidemic levels: triage.epidemic.EpidemicPolicy / triage.area_service.AreaPolicy
+    # fields to override (CLINICAL.md section 4's "our default" choices).
+    epidemic_policy_overrides: dict[str, Any] = {}
+    area_policy_overrides: dict[str, Any] = {}
+
     @field_validator("database_url", "redis_url", mode="before")
     @classmethod
     def _blank_is_unset(cls, v: object) -> object:

@@ -1,0 +1,57 @@
+"""Demo areas: HCMC wards with demo populations and vaccination figures, and their medical stations."""
+
+from __future__ import annotations
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from triage import area_service
+from triage.areas import MedicalStation, Ward
+
+# Stations per ward: a fixed station in every ward, a mobile one in every second ward, a
+# private clinic in every fifth and a military one in a few, with staff and capacities that
+# leave some wards below the 1-per-10,000 target and some with low care readiness.
+_KINDS = (
+    ("fixed", "public", "Trạm y tế phường {ward}", 3, 5, 8, 500, "07:00", "21:00"),
+    ("mobile", "public", "Trạm y tế lưu động {ward}", 1, 3, 6, 300, "00:00", "00:00"),
+    ("mobile", "private_clinic", "Phòng khám tư nhân {ward}", 1, 2, 2, 150, "08:00", "20:00"),
+    ("mobile", "military", "Trạm y tế quân dân y {ward}", 2, 3, 4, 350, "00:00", "00:00"),
+)
+
+
+def seed_demo(session: Session) -> list[str]:
+    """Idempotent: areas are upserted, stations are added to wards that have none."""
+    counts = area_service.load_sample(session)
+    added = 0
+    wards = list(session.scalars(select(Ward).order_by(Ward.code)))
+    for i, ward in enumerate(wards):
+        if session.scalar(select(MedicalStation.id).where(MedicalStation.ward_code == ward.code)):
+            continue
+        chosen = [_KINDS[0]]
+        if i % 2 == 0:
+            chosen.append(_KINDS[1])
+        if i % 5 == 0:
+            chosen.append(_KINDS[2])
+        if i % 7 == 3:
+            chosen.append(_KINDS[3])
+        for kind, operator, name, doctors, nurses, volunteers, cap, opens, closes in chosen:
+            area_service.create_station(
+                session,
+                ward_code=ward.code,
+                name=name.format(ward=ward.name),
+                kind=kind,
+                operator=operator,
+                doctors=doctors,
+                nurses=nurses,
+                volunteers=volunteers,
+                home_patient_capacity=cap,
+                opens_at=opens,
+                closes_at=closes,
+            )
+            added += 1
+    levels = area_service.recompute_levels(session)
+    return [
+        f"areas: {len(wards)} HCMC wards (DEMO population figures), {counts['vaccinations']} "
+        f"vaccination figures, {added} medical stations added, "
+        f"{levels['changed']} ward levels computed"
+    ]

@@ -1,0 +1,43 @@
+"""Triage's own `hotline` commands: `hotline areas import FILE` and `hotline areas levels`."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+
+def cmd_areas_import(args: argparse.Namespace) -> int:
+    from kernel.db import unit_of_work
+    from triage import area_service
+
+    path = Path(args.file) if args.file else area_service.SAMPLE_CSV
+    with unit_of_work() as session:
+        counts = area_service.import_areas(
+            session, area_service.read_areas_csv(path.read_text(encoding="utf-8"))
+        )
+        if not args.no_recompute:
+            counts |= area_service.recompute_levels(session)
+    print(", ".join(f"{k}: {v}" for k, v in counts.items()))
+    return 0
+
+
+def cmd_areas_levels(_: argparse.Namespace) -> int:
+    from kernel.db import unit_of_work
+    from triage import area_service
+
+    with unit_of_work() as session:
+        area_service.recompute_levels(session)
+        for v in area_service.current_levels(session):
+            print(f"{v['ward_code']}\t{v['district_name']}\t{v['ward_name']}\tlevel {v['level']}")
+    return 0
+
+
+def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    a = sub.add_parser("areas", help="provinces, districts, wards and epidemic levels (triage)")
+    asub = a.add_subparsers(dest="areas_command", required=True)
+    imp = asub.add_parser("import", help="import areas from a CSV (default: the HCMC demo sample)")
+    imp.add_argument("file", nargs="?", help="CSV like triage/data/hcmc_wards_sample.csv")
+    imp.add_argument("--no-recompute", action="store_true", help="do not recompute levels")
+    imp.set_defaults(func=cmd_areas_import)
+    lv = asub.add_parser("levels", help="recompute and print every ward's epidemic level")
+    lv.set_defaults(func=cmd_areas_levels)
