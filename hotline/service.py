@@ -36,6 +36,9 @@ log = logging.getLogger(__name__)
 LIVE_CALL_STATES = ("queued", "offered", "callback_pending", "connected", "wrap_up")
 PRESENCE_STATES = ("offline", "available", "offered", "on_call", "wrap_up", "away")
 DEFAULT_AHT_S = 180.0
+# A call that ended (completed, abandoned) takes this routing version, so a slower
+# write of an earlier routing decision can never bring it back to life.
+TERMINAL_VERSION = 2**31 - 1
 
 
 class Priority(enum.IntEnum):
@@ -228,9 +231,11 @@ def apply_outcome(session: Session, r: redis.Redis, outcome: Outcome, *, actor: 
 
     for call_id, status, version, why in outcome.calls:
         values = _call_values(status, why, now)
-        forced = status == "abandoned"  # terminal: no later write can supersede it
+        forced = status == "abandoned"
         if forced:
-            values.update(abandoned_at=now, ended_at=now, doctor_id=None)
+            values.update(
+                abandoned_at=now, ended_at=now, doctor_id=None, routing_version=TERMINAL_VERSION
+            )
         if status == "connected":
             values["answered_at"] = now
             if call_id in accepted_by:
@@ -451,6 +456,7 @@ def hangup(session: Session, r: redis.Redis, call: Call) -> str:
     if outcome.result == "unknown" and call.status in LIVE_CALL_STATES:
         # Redis lost the call (reset before a rebuild); the database decides.
         call.status, call.abandoned_at, call.ended_at = "abandoned", utcnow(), utcnow()
+        call.routing_version = TERMINAL_VERSION
         events.record(
             session,
             kind="call.abandoned",
@@ -621,6 +627,7 @@ def complete_call(
     now = utcnow()
     still_connected = outcome.detail == "connected"
     call.status = "completed"
+    call.routing_version = TERMINAL_VERSION
     call.completed_at = now
     call.ended_at = call.ended_at or now
     call.disposition = disposition
