@@ -16,7 +16,7 @@ from sqlalchemy import text
 
 from dispatch import routes as dispatch_routes
 from hotline import console_ws, dashboard_routes, routes, service, supervision_routes
-from hotline.live import Hub
+from hotline.live import BranchFigures, Hub
 from kernel import auth_routes, migrate
 from kernel.db import get_engine, unit_of_work
 from kernel.errors import install_error_handlers
@@ -57,6 +57,7 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     migrate.require_current()
     hub = Hub(("hl:console:*", "hl:calls", "events*"))
     app.state.hub = hub
+    app.state.figures = BranchFigures(service.router_for(get_redis()).branch_figures, ttl_s=0.9)
     await hub.start()
     tasks = []
     if settings.run_sweeper:

@@ -61,7 +61,7 @@ async def console(ws: WebSocket, token: str = "") -> None:
 
     async def figures() -> None:
         while True:
-            data = await asyncio.to_thread(service.router_for(r).branch_figures, branches)
+            data = await ws.app.state.figures.get(branches)
             await ws.send_text(json.dumps({"type": "queue", "branches": data}))
             await asyncio.sleep(QUEUE_PUSH_INTERVAL_S)
 

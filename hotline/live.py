@@ -6,7 +6,9 @@ import asyncio
 import contextlib
 import json
 import logging
+import time
 from collections import defaultdict
+from collections.abc import Callable
 from typing import Any
 
 from kernel.redisconn import get_async_redis
@@ -66,3 +68,27 @@ class Hub:
                 # Redis restarted: resubscribe; consoles resynchronise from their hello.
                 log.exception("live hub lost Redis; reconnecting")
                 await asyncio.sleep(0.5)
+
+
+class BranchFigures:
+    """Live queue figures shared by every console of this process, read from Redis once a second.
+
+    Without it each console would read Redis every second: a few hundred consoles would
+    cost the API process a few hundred round trips a second for the same numbers.
+    """
+
+    def __init__(self, read: Callable[[list[str]], dict[str, dict[str, Any]]], ttl_s: float):
+        self.read = read
+        self.ttl_s = ttl_s
+        self._at = 0.0
+        self._data: dict[str, dict[str, Any]] = {}
+        self._lock = asyncio.Lock()
+
+    async def get(self, branches: list[str]) -> dict[str, dict[str, Any]]:
+        async with self._lock:
+            stale = time.monotonic() - self._at > self.ttl_s
+            if stale or not set(branches) <= set(self._data):
+                digits = sorted(set(self._data) | set(branches))
+                self._data = await asyncio.to_thread(self.read, digits)
+                self._at = time.monotonic()
+            return {b: self._data[b] for b in branches if b in self._data}
