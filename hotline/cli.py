@@ -186,7 +186,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
         for child in reversed(children):
             with contextlib.suppress(ProcessLookupError):
                 os.killpg(child.pid, signal.SIGTERM)
-        for child in reversed(children):
+            # One at a time: the simulator finishes its calls while the API still answers.
             with contextlib.suppress(subprocess.TimeoutExpired):
                 child.wait(10)
         for child in children:

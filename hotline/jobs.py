@@ -22,6 +22,7 @@ def queue(name: str) -> Queue:
 
 def run_worker(*, burst: bool = False, queues: list[str] | None = None) -> int:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    logging.getLogger("alembic").setLevel(logging.WARNING)  # the schema check is not news
     conn = get_redis_bytes()
     # Expire due holds and re-queue stuck requests before taking new work, so nothing
     # waits for the first periodic pass after a restart.

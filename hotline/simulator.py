@@ -10,8 +10,10 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import json
 import random
+import signal
 import statistics
 import time
 import uuid
@@ -174,7 +176,12 @@ class VirtualDoctor:
                 continue
             self.calls.add(asyncio.create_task(self._take(msg, client, auth)))
 
-    async def _take(
+    async def _take(self, *args: Any) -> None:
+        # The API may go away first (the demo is stopping); the call is then the server's.
+        with contextlib.suppress(httpx.HTTPError):
+            await self._take_call(*args)
+
+    async def _take_call(
         self, offer: dict[str, Any], client: httpx.AsyncClient, auth: dict[str, str]
     ) -> None:
         self.busy = True
@@ -234,20 +241,29 @@ async def run(args: argparse.Namespace) -> Tally:
         arrival_tasks = [asyncio.create_task(arrivals(b, r)) for b, r in rates.items() if r > 0]
         started = time.monotonic()
         interval = 30 if args.quiet_progress else 5
+        interrupted = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            # Ctrl-C (or the demo stopping) ends the run and still prints the summary.
+            loop.add_signal_handler(sig, interrupted.set)
         try:
             while args.duration <= 0 or time.monotonic() - started < args.duration:
-                await asyncio.sleep(
-                    min(interval, max(args.duration, interval) if args.duration else interval)
+                left = (
+                    args.duration - (time.monotonic() - started) if args.duration > 0 else interval
                 )
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(
+                        interrupted.wait(), timeout=max(min(interval, left), 0.1)
+                    )
+                if interrupted.is_set():
+                    break
                 print(_progress(tally, time.monotonic() - started), flush=True)
-        except asyncio.CancelledError:
-            pass
         finally:
             for t in arrival_tasks:
                 t.cancel()
             if callers:
                 # Let callers already waiting finish, briefly; the rest hang up.
-                await asyncio.wait(callers, timeout=10)
+                await asyncio.wait(callers, timeout=2 if interrupted.is_set() else 10)
                 for t in callers:
                     t.cancel()
             stop.set()
