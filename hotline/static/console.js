@@ -28,17 +28,11 @@ const $ = (id) => document.getElementById(id);
 // ------------------------------------------------------------------ sign in / out
 
 async function signIn(event) {
-  event.preventDefault();
-  $("signin-error").textContent = "";
   unlockAudio(); // a user gesture: browsers only allow sound after one
-  try {
-    const form = new URLSearchParams({ username: $("username").value, password: $("password").value });
-    const res = await api("POST", "/api/v1/auth/token", form);
-    S.token = res.access_token;
-    sessionStorage.setItem(TOKEN_KEY, S.token);
+  const signedIn = await signInFromForm(event, TOKEN_KEY);
+  if (signedIn) {
+    S.token = signedIn;
     await start();
-  } catch (err) {
-    $("signin-error").textContent = err.status === 401 ? t("signin_failed") : errorText(err);
   }
 }
 

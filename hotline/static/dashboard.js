@@ -82,14 +82,10 @@ const $ = (id) => document.getElementById(id);
 const SVG = "http://www.w3.org/2000/svg";
 
 async function signIn(event) {
-  event.preventDefault();
-  try {
-    const form = new URLSearchParams({ username: $("username").value, password: $("password").value });
-    token = (await api("POST", "/api/v1/auth/token", form)).access_token;
-    sessionStorage.setItem(TOKEN_KEY, token);
+  const signedIn = await signInFromForm(event, TOKEN_KEY);
+  if (signedIn) {
+    token = signedIn;
     await start();
-  } catch (err) {
-    $("signin-error").textContent = err.status === 401 ? t("signin_failed") : errorText(err);
   }
 }
 

@@ -282,3 +282,23 @@ function errorText(err) {
   }
   return err && err.message ? err.message : String(err);
 }
+
+// The sign-in form every page shares: exchange the form's username and password for a
+// token, keep it for this tab, then hand over to the page. Returns the token or null.
+async function signInFromForm(event, tokenKey) {
+  event.preventDefault();
+  document.getElementById("signin-error").textContent = "";
+  try {
+    const form = new URLSearchParams({
+      username: document.getElementById("username").value,
+      password: document.getElementById("password").value,
+    });
+    const token = (await api("POST", "/api/v1/auth/token", form)).access_token;
+    sessionStorage.setItem(tokenKey, token);
+    return token;
+  } catch (err) {
+    document.getElementById("signin-error").textContent =
+      err.status === 401 ? t("signin_failed") : errorText(err);
+    return null;
+  }
+}
