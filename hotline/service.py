@@ -155,7 +155,7 @@ def _record_handle_time(r: redis.Redis, branch: str, handle_s: float) -> None:
 # --------------------------------------------------------------------------- applying outcomes
 
 
-def _call_values(status: str, why: str, now: datetime) -> dict[str, Any]:
+def _call_values(status: str, now: datetime) -> dict[str, Any]:
     values: dict[str, Any] = {"status": status}
     if status in ("queued", "callback_pending"):
         values["doctor_id"] = None
@@ -230,7 +230,7 @@ def apply_outcome(session: Session, r: redis.Redis, outcome: Outcome, *, actor: 
         )
 
     for call_id, status, version, why in outcome.calls:
-        values = _call_values(status, why, now)
+        values = _call_values(status, now)
         forced = status == "abandoned"
         if forced:
             values.update(
@@ -784,27 +784,6 @@ def match_all(session: Session, r: redis.Redis) -> None:
             doctor_id=doctor.id, state="available", branches=None, timeout_ms=_timeout_ms()
         )
         apply_outcome(session, r, outcome, actor="routing")
-
-
-def branches_of(session: Session, doctor: Doctor) -> list[Branch]:
-    return [
-        db.branch for db in sorted(doctor.branches, key=lambda d: d.preference) if db.branch.active
-    ]
-
-
-def all_branch_digits(session: Session) -> list[str]:
-    return list(session.scalars(select(Branch.digit).where(Branch.active.is_(True))).all())
-
-
-def doctor_count_for_branch(session: Session, branch: Branch) -> int:
-    return int(
-        session.scalar(
-            select(func.count())
-            .select_from(DoctorBranch)
-            .where(DoctorBranch.branch_id == branch.id)
-        )
-        or 0
-    )
 
 
 def create_doctor(
