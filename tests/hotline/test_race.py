@@ -202,3 +202,21 @@ def test_restart_and_redis_flush_lose_no_call(settings):
         assert sorted(voided, key=str) == [None, "withdrawn"]
     finally:
         server.stop()
+
+
+def test_a_gateway_retrying_the_same_call_at_once_creates_one_call(live_server):
+    seed_branches()
+    payload = {"provider_call_id": "retry-storm", "caller": "0909999999", "digits": "3"}
+
+    def post(_: int) -> tuple[int, str]:
+        with httpx.Client(base_url=live_server.url, timeout=30) as c:
+            res = signed_post(c, "/api/v1/telephony/calls", payload)
+            return res.status_code, res.json().get("call_id", "")
+
+    with ThreadPoolExecutor(max_workers=16) as pool:
+        results = list(pool.map(post, range(32)))
+    assert {code for code, _ in results} == {200}
+    assert len({call_id for _, call_id in results}) == 1
+    with unit_of_work() as s:
+        assert len(s.scalars(select(Call)).all()) == 1
+    assert get_redis().zcard("hl:q:3") == 1
