@@ -91,7 +91,10 @@ class Call(Base):
     priority_reason: Mapped[str] = mapped_column(String(64), default="")
     status: Mapped[str] = mapped_column(String(20), index=True)
     reject_reason: Mapped[str | None] = mapped_column(String(32))
+    # The doctor the call is with now (offered, connected, wrap-up): routing state.
     doctor_id: Mapped[str | None] = mapped_column(ForeignKey("doctors.id"))
+    # Who answered it: a fact, written once whatever order routing writes arrive in.
+    answered_by: Mapped[str | None] = mapped_column(ForeignKey("doctors.id"))
     # The call's place in the queue; kept across re-offers and call-back requests.
     queued_at: Mapped[datetime] = mapped_column(default=utcnow)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)

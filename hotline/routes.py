@@ -272,7 +272,7 @@ def complete_call(
 def get_call(session: SessionDep, principal: CallReader, call: ValidCall) -> schemas.CallOut:
     if principal.role is Role.DOCTOR:
         doctor = service.doctor_for_user(session, principal.id)
-        if call.doctor_id != doctor.id:
+        if doctor.id not in (call.doctor_id, call.answered_by):
             raise Forbidden(
                 "only the doctor on the call, supervisors and dispatchers see it",
                 code="not_your_call",

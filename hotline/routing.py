@@ -37,7 +37,23 @@ local function now_ms()
   local t = redis.call('TIME')
   return tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
 end
+-- One decision time per script: every row it returns carries it, so facts written
+-- late to the database still say when they happened.
+local NOW = now_ms()
 local function bump(key) return redis.call('HINCRBY', key, 'ver', 1) end
+-- A call's new state with the doctor it now belongs to (or '') and the decision time.
+local function call_row(out, call, st, ver, why)
+  out[#out+1] = {'call', call, st, ver, why, redis.call('HGET', P..'call:'..call, 'doc') or '', NOW}
+end
+local function doc_row(out, doc, st, ver, why)
+  out[#out+1] = {'doc', doc, st, ver, why, NOW}
+end
+-- An offer that ends: what it was (when made, when due) rides along, so the row can be
+-- written whole by whichever process writes first.
+local function offer_closed(out, kind, oid, call, doc, why)
+  local at, exp = unpack(redis.call('HMGET', P..'offer:'..oid, 'at', 'exp'))
+  out[#out+1] = {kind, oid, call, doc, why, NOW, at or NOW, exp or NOW}
+end
 local function doc_branches(doc)
   local br = redis.call('HGET', P..'doc:'..doc, 'br') or ''
   local out = {}
@@ -72,7 +88,7 @@ local function requeue(call, out, why)
   if redis.call('HGET', ck, 'cb') == '1' then st = 'callback_pending' end
   redis.call('ZADD', P..'q:'..b, tonumber(redis.call('HGET', ck, 'sc')), call)
   redis.call('HSET', ck, 'st', st, 'doc', '', 'offer', '')
-  out[#out+1] = {'call', call, st, bump(ck), why}
+  call_row(out, call, st, bump(ck), why)
   return b
 end
 -- Withdraw the doctor's live offer, if any; the call goes back to its place.
@@ -82,10 +98,10 @@ local function withdraw_offer(doc, out, why, now)
   if not oid or oid == '' then return nil end
   local ok = P..'offer:'..oid
   local call = redis.call('HGET', ok, 'call')
+  offer_closed(out, 'withdrawn', oid, call, doc, why)
   redis.call('DEL', ok)
   redis.call('ZREM', P..'offers', oid)
   redis.call('HSET', dk, 'offer', '')
-  out[#out+1] = {'withdrawn', oid, call, doc, why, now}
   if call then return requeue(call, out, why) end
   return nil
 end
@@ -141,7 +157,7 @@ ENQUEUE = r"""
 local call, b = ARGV[1], ARGV[2]
 local ck = P..'call:'..call
 local out = {}
-local now = now_ms()
+local now = NOW
 if redis.call('EXISTS', ck) == 1 then
   return {'exists', redis.call('HGET', ck, 'st'), cjson.encode(out)}
 end
@@ -155,7 +171,7 @@ redis.call('HSET', ck, 'b', b, 'st', st, 'sc', ARGV[3], 'q', ARGV[4], 'caller', 
 redis.call('ZADD', P..'q:'..b, tonumber(ARGV[3]), call)
 redis.call('ZADD', P..'waiting:'..b, tonumber(ARGV[4]), call)
 redis.call('SADD', P..'branches', b)
-out[#out+1] = {'call', call, st, bump(ck), 'enqueued'}
+call_row(out, call, st, bump(ck), 'enqueued')
 match_branch(b, now, tonumber(ARGV[7]), out)
 local rank = redis.call('ZRANK', P..'q:'..b, call)
 local position = 0
@@ -169,7 +185,7 @@ SET_PRESENCE = r"""
 local doc, want, spec = ARGV[1], ARGV[2], ARGV[3]
 local dk = P..'doc:'..doc
 local out = {}
-local now = now_ms()
+local now = NOW
 local cur = redis.call('HGET', dk, 'st') or 'offline'
 if spec ~= '' then
   leave_routing(doc)
@@ -180,7 +196,7 @@ if want == 'available' then
   redis.call('ZADD', P..'hb', now, doc)
   redis.call('HSET', dk, 'missed', 0)
   if cur == 'offline' or cur == 'away' then
-    out[#out+1] = {'doc', doc, 'available', make_available(doc, now), 'presence'}
+    doc_row(out, doc, 'available', make_available(doc, now), 'presence')
   elseif cur == 'available' then
     -- Re-registering keeps the doctor's place in the idle order.
     make_available(doc, tonumber(redis.call('HGET', dk, 'idle')) or now)
@@ -200,7 +216,7 @@ redis.call('ZREM', P..'wrap', doc)
 if want == 'offline' then redis.call('ZREM', P..'hb', doc) end
 redis.call('HSET', dk, 'st', want, 'offer', '', 'call', '')
 set_staffed(doc, false)
-out[#out+1] = {'doc', doc, want, bump(dk), 'presence'}
+doc_row(out, doc, want, bump(dk), 'presence')
 if b then match_branch(b, now, tonumber(ARGV[4]), out) end
 return {cur, want, cjson.encode(out)}
 """
@@ -216,6 +232,7 @@ local ck, dk = P..'call:'..call, P..'doc:'..doc
 if redis.call('HGET', ck, 'offer') ~= oid or redis.call('HGET', dk, 'offer') ~= oid then
   return {'gone', '', cjson.encode(out)}
 end
+offer_closed(out, 'accepted', oid, call, doc, 'accepted')
 redis.call('DEL', ok)
 redis.call('ZREM', P..'offers', oid)
 redis.call('DEL', P..'skip:'..call)
@@ -223,9 +240,8 @@ local b = redis.call('HGET', ck, 'b')
 redis.call('ZREM', P..'waiting:'..b, call)
 redis.call('HSET', ck, 'st', 'connected', 'offer', '')
 redis.call('HSET', dk, 'st', 'on_call', 'offer', '', 'call', call, 'missed', 0)
-out[#out+1] = {'accepted', oid, call, doc, now_ms()}
-out[#out+1] = {'call', call, 'connected', bump(ck), 'accepted'}
-out[#out+1] = {'doc', doc, 'on_call', bump(dk), 'accepted'}
+call_row(out, call, 'connected', bump(ck), 'accepted')
+doc_row(out, doc, 'on_call', bump(dk), 'accepted')
 return {'ok', call, cjson.encode(out)}
 """
 
@@ -235,14 +251,14 @@ local oid, doc = ARGV[1], ARGV[2]
 local ok = P..'offer:'..oid
 local out = {}
 if redis.call('HGET', ok, 'doc') ~= doc then return {'gone', '', cjson.encode(out)} end
-local now = now_ms()
+local now = NOW
 local call = redis.call('HGET', ok, 'call')
 redis.call('ZADD', P..'skip:'..call, now + tonumber(ARGV[4]), doc)
 redis.call('PEXPIRE', P..'skip:'..call, tonumber(ARGV[4]) + 1000)
 local dk = P..'doc:'..doc
 local b = withdraw_offer(doc, out, 'declined', now)
 -- A decline is an answer: the doctor stays available, in the same idle place.
-out[#out+1] = {'doc', doc, 'available', make_available(doc, tonumber(redis.call('HGET', dk, 'idle')) or now), 'declined'}
+doc_row(out, doc, 'available', make_available(doc, tonumber(redis.call('HGET', dk, 'idle')) or now), 'declined')
 redis.call('HSET', dk, 'missed', 0)
 if b then match_branch(b, now, tonumber(ARGV[3]), out) end
 match_doc_branches(doc, now, tonumber(ARGV[3]), out)
@@ -258,11 +274,11 @@ local st = redis.call('HGET', ck, 'st')
 if redis.call('HGET', dk, 'call') ~= call or (st ~= 'connected' and st ~= 'wrap_up') then
   return {'refused', st or '', cjson.encode(out)}
 end
-local now = now_ms()
+local now = NOW
 redis.call('DEL', ck)
 redis.call('HSET', dk, 'st', 'wrap_up', 'call', '')
 redis.call('ZADD', P..'wrap', now + tonumber(ARGV[3]), doc)
-out[#out+1] = {'doc', doc, 'wrap_up', bump(dk), 'completed'}
+doc_row(out, doc, 'wrap_up', bump(dk), 'completed')
 return {'ok', st, cjson.encode(out)}
 """
 
@@ -273,7 +289,7 @@ local ck = P..'call:'..call
 local out = {}
 local st = redis.call('HGET', ck, 'st')
 if not st then return {'unknown', '', cjson.encode(out)} end
-local now = now_ms()
+local now = NOW
 local b = redis.call('HGET', ck, 'b')
 -- A call-back task is the hotline's to make; the caller hanging up changes nothing.
 if redis.call('HGET', ck, 'cb') == '1' then return {'noop', st, cjson.encode(out)} end
@@ -284,21 +300,21 @@ if st == 'queued' or st == 'offered' then
   redis.call('ZREM', P..'waiting:'..b, call)
   redis.call('DEL', P..'skip:'..call)
   if oid and oid ~= '' then
+    offer_closed(out, 'withdrawn', oid, call, doc, 'caller_hung_up')
     redis.call('DEL', P..'offer:'..oid)
     redis.call('ZREM', P..'offers', oid)
-    out[#out+1] = {'withdrawn', oid, call, doc, 'caller_hung_up', now}
     local dk = P..'doc:'..doc
     redis.call('HSET', dk, 'offer', '')
-    out[#out+1] = {'doc', doc, 'available', make_available(doc, tonumber(redis.call('HGET', dk, 'idle')) or now), 'caller_hung_up'}
+    doc_row(out, doc, 'available', make_available(doc, tonumber(redis.call('HGET', dk, 'idle')) or now), 'caller_hung_up')
   end
   redis.call('DEL', ck)
-  out[#out+1] = {'call', call, 'abandoned', 0, 'caller_hung_up'}
+  call_row(out, call, 'abandoned', 0, 'caller_hung_up')
   if doc and doc ~= '' then match_doc_branches(doc, now, tonumber(ARGV[2]), out) end
   return {'abandoned', st, cjson.encode(out)}
 end
 if st == 'connected' then
   redis.call('HSET', ck, 'st', 'wrap_up')
-  out[#out+1] = {'call', call, 'wrap_up', bump(ck), 'caller_hung_up'}
+  call_row(out, call, 'wrap_up', bump(ck), 'caller_hung_up')
   return {'ended', st, cjson.encode(out)}
 end
 return {'noop', st, cjson.encode(out)}
@@ -316,7 +332,7 @@ end
 redis.call('HSET', ck, 'cb', '1')
 if st == 'queued' then
   redis.call('HSET', ck, 'st', 'callback_pending')
-  out[#out+1] = {'call', call, 'callback_pending', bump(ck), 'callback_requested'}
+  call_row(out, call, 'callback_pending', bump(ck), 'callback_requested')
 end
 return {'ok', st, cjson.encode(out)}
 """
@@ -324,7 +340,7 @@ return {'ok', st, cjson.encode(out)}
 # ARGV: timeout_ms, heartbeat_timeout_ms, autopause_after, skip_ms
 SWEEP = r"""
 local out = {}
-local now = now_ms()
+local now = NOW
 local timeout_ms, hb_ms = tonumber(ARGV[1]), tonumber(ARGV[2])
 local touched = {}
 -- Offers nobody answered in time: the call keeps its place, the doctor is passed over.
@@ -336,19 +352,19 @@ for _, oid in ipairs(redis.call('ZRANGEBYSCORE', P..'offers', '-inf', now, 'LIMI
     redis.call('ZADD', P..'skip:'..call, now + tonumber(ARGV[4]), doc)
     redis.call('PEXPIRE', P..'skip:'..call, tonumber(ARGV[4]) + 1000)
     local dk = P..'doc:'..doc
+    offer_closed(out, 'expired', oid, call, doc, 'expired')
     redis.call('DEL', ok)
     redis.call('ZREM', P..'offers', oid)
     redis.call('HSET', dk, 'offer', '')
-    out[#out+1] = {'expired', oid, call, doc, now}
     touched[requeue(call, out, 'offer_expired')] = true
     local missed = redis.call('HINCRBY', dk, 'missed', 1)
     if missed >= tonumber(ARGV[3]) then
       leave_routing(doc)
       redis.call('HSET', dk, 'st', 'away')
       set_staffed(doc, false)
-      out[#out+1] = {'doc', doc, 'away', bump(dk), 'autopause'}
+      doc_row(out, doc, 'away', bump(dk), 'autopause')
     else
-      out[#out+1] = {'doc', doc, 'available', make_available(doc, tonumber(redis.call('HGET', dk, 'idle')) or now), 'offer_expired'}
+      doc_row(out, doc, 'available', make_available(doc, tonumber(redis.call('HGET', dk, 'idle')) or now), 'offer_expired')
       for _, bp in ipairs(doc_branches(doc)) do touched[bp[1]] = true end
     end
   else
@@ -359,7 +375,7 @@ end
 for _, doc in ipairs(redis.call('ZRANGEBYSCORE', P..'wrap', '-inf', now, 'LIMIT', 0, 200)) do
   redis.call('ZREM', P..'wrap', doc)
   if redis.call('HGET', P..'doc:'..doc, 'st') == 'wrap_up' then
-    out[#out+1] = {'doc', doc, 'available', make_available(doc, now), 'wrapup_over'}
+    doc_row(out, doc, 'available', make_available(doc, now), 'wrapup_over')
     for _, bp in ipairs(doc_branches(doc)) do touched[bp[1]] = true end
   end
 end
@@ -374,7 +390,7 @@ for _, doc in ipairs(redis.call('ZRANGEBYSCORE', P..'hb', '-inf', now - hb_ms, '
     redis.call('HSET', dk, 'st', 'offline')
     set_staffed(doc, false)
     redis.call('ZREM', P..'hb', doc)
-    out[#out+1] = {'doc', doc, 'offline', bump(dk), 'console_silent'}
+    doc_row(out, doc, 'offline', bump(dk), 'console_silent')
   elseif st ~= 'on_call' and st ~= 'wrap_up' then
     redis.call('ZREM', P..'hb', doc)
   end
@@ -401,6 +417,41 @@ class OfferMade:
 
 
 @dataclass
+class OfferClosed:
+    """An offer that ended: accepted, declined/withdrawn or expired, with its whole story."""
+
+    offer_id: str
+    call_id: str
+    doctor_id: str
+    outcome: str  # accepted | declined | withdrawn | expired
+    reason: str
+    at_ms: int
+    offered_ms: int
+    expires_ms: int
+
+
+@dataclass
+class CallChange:
+    """A call's new routing state; ``doctor_id`` is the doctor it belongs to now ("" if none)."""
+
+    call_id: str
+    status: str
+    version: int
+    why: str
+    doctor_id: str
+    at_ms: int
+
+
+@dataclass
+class DoctorChange:
+    doctor_id: str
+    state: str
+    version: int
+    why: str
+    at_ms: int
+
+
+@dataclass
 class Outcome:
     """Everything one routing decision changed, for the database and the consoles."""
 
@@ -411,10 +462,9 @@ class Outcome:
     staffed: int = 0
     aht_s: float | None = None
     offers: list[OfferMade] = field(default_factory=list)
-    # (offer_id, call_id, doctor_id, reason) for withdrawn/expired/accepted offers
-    offers_closed: list[tuple[str, str, str, str, int | None]] = field(default_factory=list)
-    calls: list[tuple[str, str, int, str]] = field(default_factory=list)  # id, status, ver, why
-    doctors: list[tuple[str, str, int, str]] = field(default_factory=list)  # id, state, ver, why
+    offers_closed: list[OfferClosed] = field(default_factory=list)
+    calls: list[CallChange] = field(default_factory=list)
+    doctors: list[DoctorChange] = field(default_factory=list)
 
     def merge(self, other: Outcome) -> None:
         self.offers += other.offers
@@ -447,16 +497,24 @@ def _parse(result: str, detail: str, rows_json: str | list[Any]) -> Outcome:
                     doctor_version=int(row[9]),
                 )
             )
-        elif kind == "withdrawn":
-            out.offers_closed.append((row[1], row[2], row[3], "withdrawn:" + row[4], int(row[5])))
-        elif kind == "expired":
-            out.offers_closed.append((row[1], row[2], row[3], "expired", int(row[4])))
-        elif kind == "accepted":
-            out.offers_closed.append((row[1], row[2], row[3], "accepted", int(row[4])))
+        elif kind in ("withdrawn", "expired", "accepted"):
+            out.offers_closed.append(
+                OfferClosed(
+                    offer_id=row[1],
+                    call_id=row[2],
+                    doctor_id=row[3],
+                    # A doctor's "no" is a decline, not a withdrawal.
+                    outcome="declined" if row[4] == "declined" else kind,
+                    reason=row[4],
+                    at_ms=int(row[5]),
+                    offered_ms=int(row[6]),
+                    expires_ms=int(row[7]),
+                )
+            )
         elif kind == "call":
-            out.calls.append((row[1], row[2], int(row[3]), row[4]))
+            out.calls.append(CallChange(row[1], row[2], int(row[3]), row[4], row[5], int(row[6])))
         elif kind == "doc":
-            out.doctors.append((row[1], row[2], int(row[3]), row[4]))
+            out.doctors.append(DoctorChange(row[1], row[2], int(row[3]), row[4], int(row[5])))
     return out
 
 

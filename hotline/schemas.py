@@ -60,6 +60,7 @@ class CallOut(BaseModel):
     status: str
     reject_reason: str | None
     doctor_id: str | None
+    answered_by: str | None
     queued_at: datetime
     created_at: datetime
     answered_at: datetime | None

@@ -23,7 +23,7 @@ from sqlalchemy.orm import Session
 
 from hotline import gateway
 from hotline.models import Branch, Call, Doctor, DoctorBranch, Offer
-from hotline.routing import Outcome, P, Router
+from hotline.routing import CallChange, OfferClosed, OfferMade, Outcome, P, Router
 from kernel import accounts, events
 from kernel.accounts import Role
 from kernel.db import insert_ignore, utcnow
@@ -153,15 +153,13 @@ def _record_handle_time(r: redis.Redis, branch: str, handle_s: float) -> None:
 
 
 # --------------------------------------------------------------------------- applying outcomes
-
-
-def _call_values(status: str, now: datetime) -> dict[str, Any]:
-    values: dict[str, Any] = {"status": status}
-    if status in ("queued", "callback_pending"):
-        values["doctor_id"] = None
-    if status == "wrap_up":
-        values["ended_at"] = now
-    return values
+#
+# A routing decision reaches the database in two kinds of write. The call's and the
+# doctor's *state* (status, who has the call, presence) is ordered by the version Redis
+# gave the transition: a write that arrives after a newer one changes nothing. The
+# *facts* a transition carries (when the call was answered and by whom, when it ended or
+# was abandoned, how an offer ended) are recorded whatever the order, and never
+# overwritten once set: a late write loses its state, never its facts.
 
 
 def apply_outcome(session: Session, r: redis.Redis, outcome: Outcome, *, actor: str) -> None:
@@ -170,112 +168,87 @@ def apply_outcome(session: Session, r: redis.Redis, outcome: Outcome, *, actor: 
     Rows are locked in one global order (offers, then calls, then doctors, each by id)
     so that concurrent decisions written by different processes cannot deadlock.
     """
-    now = utcnow()
     pushes: list[tuple[str, dict[str, Any]]] = []
-    call_writes: list[tuple[str, int, dict[str, Any], bool]] = []  # id, version, values, forced
-    doctor_writes: list[tuple[str, int, str]] = []
-    accepted_by: dict[str, str] = {}
     new_events: list[dict[str, Any]] = []
+    call_writes: list[tuple[str, int, dict[str, Any], dict[str, Any]]] = []
 
-    offer_rows: list[tuple[str, Any]] = [(o.offer_id, o) for o in outcome.offers]
-    offer_rows += [(c[0], c) for c in outcome.offers_closed]
-    for offer_id, item in sorted(offer_rows, key=lambda x: x[0]):
-        if isinstance(item, tuple):
-            _close_offer(session, item, now, pushes)
-            if item[3] == "accepted":
-                accepted_by[item[1]] = item[2]
+    offers: list[tuple[str, OfferMade | OfferClosed]] = [(o.offer_id, o) for o in outcome.offers]
+    offers += [(c.offer_id, c) for c in outcome.offers_closed]
+    for _, item in sorted(offers, key=lambda x: x[0]):
+        if isinstance(item, OfferClosed):
+            _close_offer(session, item, pushes)
             continue
-        offer = item
-        insert_ignore(
-            session,
-            Offer,
-            {
-                "id": offer.offer_id,
-                "call_id": offer.call_id,
-                "doctor_id": offer.doctor_id,
-                "offered_at": _from_ms(offer.offered_ms),
-                "expires_at": _from_ms(offer.expires_ms),
-            },
-        )
+        _open_offer(session, item)
         call_writes.append(
             (
-                offer.call_id,
-                offer.call_version,
-                {"status": "offered", "doctor_id": offer.doctor_id},
-                False,
+                item.call_id,
+                item.call_version,
+                {"status": "offered", "doctor_id": item.doctor_id},
+                {},
             )
         )
-        doctor_writes.append((offer.doctor_id, offer.doctor_version, "offered"))
         new_events.append(
-            {
-                "kind": "call.offered",
-                "subject_type": "call",
-                "subject_id": offer.call_id,
-                "data": {"offer_id": offer.offer_id, "doctor_id": offer.doctor_id},
-            }
+            _event(
+                "call.offered",
+                "call",
+                item.call_id,
+                item.offered_ms,
+                {"offer_id": item.offer_id, "doctor_id": item.doctor_id},
+            )
+        )
+        pushes.append((console_channel(item.doctor_id), _offer_message(item)))
+
+    for change in outcome.calls:
+        state, facts = _call_change_values(change)
+        call_writes.append((change.call_id, state.pop("routing_version"), state, facts))
+        new_events.append(
+            _event(
+                f"call.{change.status}", "call", change.call_id, change.at_ms, {"why": change.why}
+            )
+        )
+        pushes.append(
+            (CALLS_CHANNEL, {"type": "call", "call_id": change.call_id, "status": change.status})
+        )
+
+    for doc in outcome.doctors:
+        new_events.append(
+            _event(
+                "doctor.presence",
+                "doctor",
+                doc.doctor_id,
+                doc.at_ms,
+                {"state": doc.state, "why": doc.why},
+            )
         )
         pushes.append(
             (
-                console_channel(offer.doctor_id),
-                {
-                    "type": "offer",
-                    "offer_id": offer_id,
-                    "call_id": offer.call_id,
-                    "branch": offer.branch,
-                    "caller": offer.caller,
-                    "expires_in_s": round((offer.expires_ms - offer.offered_ms) / 1000, 1),
-                    "expires_at_ms": offer.expires_ms,
-                },
+                console_channel(doc.doctor_id),
+                {"type": "presence", "state": doc.state, "reason": doc.why},
             )
-        )
-
-    for call_id, status, version, why in outcome.calls:
-        values = _call_values(status, now)
-        forced = status == "abandoned"
-        if forced:
-            values.update(
-                abandoned_at=now, ended_at=now, doctor_id=None, routing_version=TERMINAL_VERSION
-            )
-        if status == "connected":
-            values["answered_at"] = now
-            if call_id in accepted_by:
-                values["doctor_id"] = accepted_by[call_id]
-        call_writes.append((call_id, version, values, forced))
-        new_events.append(
-            {
-                "kind": f"call.{status}",
-                "subject_type": "call",
-                "subject_id": call_id,
-                "data": {"why": why},
-            }
-        )
-        pushes.append((CALLS_CHANNEL, {"type": "call", "call_id": call_id, "status": status}))
-
-    for doctor_id, state, version, why in outcome.doctors:
-        doctor_writes.append((doctor_id, version, state))
-        new_events.append(
-            {
-                "kind": "doctor.presence",
-                "subject_type": "doctor",
-                "subject_id": doctor_id,
-                "data": {"state": state, "why": why},
-            }
-        )
-        pushes.append(
-            (console_channel(doctor_id), {"type": "presence", "state": state, "reason": why})
         )
 
     # Stable sorts keep each row's own updates in decision order.
-    for call_id, version, values, forced in sorted(call_writes, key=lambda w: w[0]):
-        stmt = update(Call).where(Call.id == call_id)
-        if not forced:
-            stmt = stmt.where(Call.routing_version < version).values(routing_version=version)
-        session.execute(stmt.values(**values))
-    for doctor_id, version, state in sorted(doctor_writes, key=lambda w: w[0]):
+    for call_id, version, state, facts in sorted(call_writes, key=lambda w: w[0]):
+        session.execute(
+            update(Call)
+            .where(Call.id == call_id, Call.routing_version < version)
+            .values(routing_version=version, **state)
+        )
+        if facts:
+            session.execute(
+                update(Call)
+                .where(Call.id == call_id)
+                .values({k: func.coalesce(getattr(Call, k), v) for k, v in facts.items()})
+            )
+    doctor_writes = [
+        (o.doctor_id, o.doctor_version, "offered", o.offered_ms) for o in outcome.offers
+    ]
+    doctor_writes += [(d.doctor_id, d.version, d.state, d.at_ms) for d in outcome.doctors]
+    for doctor_id, version, presence, at_ms in sorted(doctor_writes, key=lambda w: w[0]):
         session.execute(
             update(Doctor)
             .where(Doctor.id == doctor_id, Doctor.presence_version < version)
-            .values(presence=state, presence_at=now, presence_version=version)
+            .values(presence=presence, presence_at=_from_ms(at_ms), presence_version=version)
         )
     for ev in new_events:
         events.record(session, actor=actor, **ev)
@@ -283,42 +256,94 @@ def apply_outcome(session: Session, r: redis.Redis, outcome: Outcome, *, actor: 
         events.after_commit(session, lambda: _publish(r, pushes))
 
 
-def _close_offer(
-    session: Session,
-    closed: tuple[str, str, str, str, int | None],
-    now: datetime,
-    pushes: list[tuple[str, dict[str, Any]]],
-) -> None:
-    offer_id, call_id, doctor_id, reason, at_ms = closed
-    outcome_name = reason.split(":", 1)[0]
-    resolved = _from_ms(at_ms) if at_ms else now
-    # The offer row may not be written yet if its creator is still committing;
-    # insert it with what Redis knows, then close it.
+def _call_change_values(change: CallChange) -> tuple[dict[str, Any], dict[str, Any]]:
+    """(ordered state, write-once facts) of one call transition."""
+    at = _from_ms(change.at_ms)
+    if change.status == "abandoned":
+        # Ended calls take the terminal version: no slower write can bring them back.
+        state = {"status": "abandoned", "doctor_id": None, "routing_version": TERMINAL_VERSION}
+        return state, {"abandoned_at": at, "ended_at": at}
+    state = {
+        "status": change.status,
+        "doctor_id": change.doctor_id or None,
+        "routing_version": change.version,
+    }
+    facts: dict[str, Any] = {}
+    if change.status == "connected":
+        facts = {"answered_at": at, "answered_by": change.doctor_id or None}
+    elif change.status == "wrap_up":
+        facts = {"ended_at": at}
+    return state, facts
+
+
+def _event(
+    kind: str, subject_type: str, subject_id: str, at_ms: int, data: dict[str, Any]
+) -> dict[str, Any]:
+    return {
+        "kind": kind,
+        "subject_type": subject_type,
+        "subject_id": subject_id,
+        "data": data,
+        "at": _from_ms(at_ms),
+    }
+
+
+def _offer_message(offer: OfferMade) -> dict[str, Any]:
+    return {
+        "type": "offer",
+        "offer_id": offer.offer_id,
+        "call_id": offer.call_id,
+        "branch": offer.branch,
+        "caller": offer.caller,
+        "expires_in_s": round((offer.expires_ms - offer.offered_ms) / 1000, 1),
+        "expires_at_ms": offer.expires_ms,
+    }
+
+
+def _open_offer(session: Session, offer: OfferMade) -> None:
     insert_ignore(
         session,
         Offer,
         {
-            "id": offer_id,
-            "call_id": call_id,
-            "doctor_id": doctor_id,
-            "offered_at": _from_ms(int(offer_id.split("-", 1)[0])),
-            "expires_at": resolved,
+            "id": offer.offer_id,
+            "call_id": offer.call_id,
+            "doctor_id": offer.doctor_id,
+            "offered_at": _from_ms(offer.offered_ms),
+            "expires_at": _from_ms(offer.expires_ms),
+        },
+    )
+
+
+def _close_offer(
+    session: Session, closed: OfferClosed, pushes: list[tuple[str, dict[str, Any]]]
+) -> None:
+    # The offer row may not be written yet if its creator is still committing: insert it
+    # whole from what Redis knew, then record how it ended (once, whoever is first).
+    insert_ignore(
+        session,
+        Offer,
+        {
+            "id": closed.offer_id,
+            "call_id": closed.call_id,
+            "doctor_id": closed.doctor_id,
+            "offered_at": _from_ms(closed.offered_ms),
+            "expires_at": _from_ms(closed.expires_ms),
         },
     )
     session.execute(
         update(Offer)
-        .where(Offer.id == offer_id, Offer.outcome.is_(None))
-        .values(outcome=outcome_name, resolved_at=resolved)
+        .where(Offer.id == closed.offer_id, Offer.outcome.is_(None))
+        .values(outcome=closed.outcome, resolved_at=_from_ms(closed.at_ms))
     )
-    if outcome_name != "accepted":
+    if closed.outcome != "accepted":
         pushes.append(
             (
-                console_channel(doctor_id),
+                console_channel(closed.doctor_id),
                 {
                     "type": "offer_withdrawn",
-                    "offer_id": offer_id,
-                    "call_id": call_id,
-                    "reason": reason.split(":", 1)[-1],
+                    "offer_id": closed.offer_id,
+                    "call_id": closed.call_id,
+                    "reason": closed.reason,
                 },
             )
         )
@@ -614,7 +639,7 @@ def complete_call(
     disposition: str,
     notes: str,
 ) -> Call:
-    if call.doctor_id != doctor.id:
+    if call.answered_by != doctor.id:
         raise Forbidden("this call is not yours", code="not_your_call")
     if call.status == "completed":
         raise Conflict("call already completed", code="already_completed")

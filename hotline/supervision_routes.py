@@ -261,7 +261,7 @@ def caller_history(
     """Earlier calls from this call's number, newest first (until triage adds patients)."""
     if principal.role is Role.DOCTOR:
         doctor = service.doctor_for_user(session, principal.id)
-        if call.doctor_id != doctor.id:
+        if doctor.id not in (call.doctor_id, call.answered_by):
             raise Forbidden(
                 "only the doctor on the call and supervisors see it", code="not_your_call"
             )

@@ -192,7 +192,7 @@ def search_patients(
 # --------------------------------------------------------------------------- who may read
 
 # Hotline's tables, read (never written) by name so that triage does not import hotline.
-_calls = table("calls", column("caller"), column("doctor_id"))
+_calls = table("calls", column("caller"), column("answered_by"))
 _doctors = table("doctors", column("id"), column("user_id"))
 
 
@@ -207,7 +207,7 @@ def on_care_team(session: Session, principal: Principal, patient_id: str) -> boo
     )
     took_call = (
         select(_calls.c.caller)
-        .join(_doctors, _doctors.c.id == _calls.c.doctor_id)
+        .join(_doctors, _doctors.c.id == _calls.c.answered_by)
         .where(
             _doctors.c.user_id == principal.id,
             _calls.c.caller.in_(

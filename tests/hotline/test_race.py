@@ -13,7 +13,7 @@ import httpx
 import pytest
 from sqlalchemy import select
 
-from hotline.models import Call, Offer
+from hotline.models import Call, Doctor, Offer
 from kernel.db import unit_of_work
 from kernel.redisconn import get_redis
 from tests.conftest import PASSWORD, LiveServer, make_user, seed_branches, signed_post
@@ -121,40 +121,78 @@ def test_hundreds_of_calls_and_dozens_of_doctors_never_double_offer(two_servers)
     stop.set()
     for t in doctors:
         t.join(60)
-    time.sleep(1.0)  # let in-flight sweeps commit
+    # Stop both servers (their sweeps commit what they decided) so that Redis and the
+    # database stand still while they are compared.
+    for server in two_servers:
+        server.stop()
     assert errors == []
 
     with unit_of_work() as s:
         calls = s.scalars(select(Call)).all()
         offers = s.scalars(select(Offer)).all()
+        doctors = s.scalars(select(Doctor)).all()
     assert len(calls) == N_CALLS
     now = time.time()
     by_call: dict[str, list[tuple[float, float, str]]] = defaultdict(list)
     by_doctor: dict[str, list[tuple[float, float, str]]] = defaultdict(list)
-    accepted: dict[str, int] = defaultdict(int)
+    accepted: dict[str, list[Offer]] = defaultdict(list)
     for o in offers:
         end = o.resolved_at.timestamp() if o.resolved_at else now
         by_call[o.call_id].append((o.offered_at.timestamp(), end, o.id))
         by_doctor[o.doctor_id].append((o.offered_at.timestamp(), end, o.id))
         if o.outcome == "accepted":
-            accepted[o.call_id] += 1
+            accepted[o.call_id].append(o)
+        # Every resolved offer says how and when; every unresolved one is still live.
+        assert (o.outcome is None) == (o.resolved_at is None), o.id
+        assert o.outcome in (None, "accepted", "declined", "withdrawn", "expired"), o.id
+        if o.outcome is None:
+            assert r_offer_live(o.id), f"offer {o.id} is open in the database only"
     assert len(offers) > N_CALLS // 2  # the race really offered calls
     _assert_no_overlap(by_call, "call")
     _assert_no_overlap(by_doctor, "doctor")
-    assert all(n == 1 for n in accepted.values())
+    assert all(len(v) == 1 for v in accepted.values())
+    assert_call_facts(calls, accepted)
 
-    # Every call is accounted for, and the database agrees with Redis.
+    # Every call and doctor is accounted for, and the database agrees with Redis.
     r = get_redis()
     live = {"queued", "offered", "callback_pending"}
     for call in calls:
         assert call.status in live | {"connected", "wrap_up", "completed", "abandoned"}
-        if call.status == "completed":
-            assert accepted[call.id] == 1 and call.answered_at is not None
         redis_status = r.hget(f"hl:call:{call.id}", "st")
         if call.status in live:
             assert redis_status in live, (call.id, call.status, redis_status)
         if call.status in ("completed", "abandoned"):
             assert redis_status is None
+        if redis_status is not None:
+            assert call.status == redis_status, (call.id, call.status, redis_status)
+    for doc in doctors:
+        assert doc.presence == (r.hget(f"hl:doc:{doc.id}", "st") or "offline"), doc.id
+
+
+def r_offer_live(offer_id: str) -> bool:
+    return bool(get_redis().exists(f"hl:offer:{offer_id}"))
+
+
+def assert_call_facts(calls: list[Call], accepted: dict[str, list[Offer]]) -> None:
+    """Every fact a call's story implies is recorded, whatever order the writes landed in."""
+    for call in calls:
+        took = accepted.get(call.id)
+        if took:
+            assert call.answered_at is not None, call.id
+            assert call.answered_by == took[0].doctor_id, call.id
+            assert call.answered_at == took[0].resolved_at, call.id
+        else:
+            assert call.answered_at is None and call.answered_by is None, call.id
+        if call.status in ("connected", "wrap_up", "completed"):
+            assert took, f"{call.status} call {call.id} has no accepted offer"
+        if call.status in ("wrap_up", "completed", "abandoned"):
+            assert call.ended_at is not None, call.id
+        if call.status == "completed":
+            assert call.completed_at is not None, call.id
+        if call.status == "abandoned":
+            assert call.abandoned_at is not None and call.answered_at is None, call.id
+        else:
+            assert call.abandoned_at is None, call.id
 
 
 def test_restart_and_redis_flush_lose_no_call(settings):

@@ -243,6 +243,7 @@ def test_read_permissions_and_audit_trail(client: Any) -> None:
 def test_caller_took_a_call_joins_the_care_team(client: Any) -> None:
     from hotline import service as hotline_service
     from hotline.models import Call
+    from kernel.db import utcnow
     from tests.conftest import doctor_id_for, seed_branches
 
     seed_branches()
@@ -258,8 +259,10 @@ def test_caller_took_a_call_joins_the_care_team(client: Any) -> None:
                 provider_call_id="pc-1",
                 caller="0901234567",
                 branch_id=branch.id,
-                status="ended",
+                status="completed",
                 doctor_id=oncall_id,
+                answered_by=oncall_id,
+                answered_at=utcnow(),
             )
         )
     res = client.get(f"{P}/assessments/{a['id']}", headers=auth(token_for(client, "oncall")))

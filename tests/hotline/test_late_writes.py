@@ -1,0 +1,153 @@
+"""A routing decision whose database write lands after a newer one keeps its facts.
+
+Redis decides; each decision is then written to the database by whichever process made
+it, and two processes can commit in the opposite order to the one Redis decided in.
+These tests take that interleaving on purpose: they hold one decision back, let the
+next one commit, and only then write the first.
+"""
+
+from __future__ import annotations
+
+import time
+from datetime import UTC, datetime
+
+import pytest
+from sqlalchemy import select
+
+from hotline import service
+from hotline.models import Call, Doctor, Offer
+from kernel.db import unit_of_work
+from kernel.events import Event
+from tests.conftest import doctor_id_for, make_user, seed_branches
+
+
+def _ms(ms: int) -> datetime:
+    return datetime.fromtimestamp(ms / 1000, UTC)
+
+
+@pytest.fixture
+def doctor(r):
+    seed_branches()
+    make_user("late", "doctor", branches={"3": 1})
+    doctor_id = doctor_id_for("late")
+    with unit_of_work() as s:
+        service.set_presence(s, r, s.get(Doctor, doctor_id), "available")
+    return doctor_id
+
+
+def _arrive(r, pcid: str) -> str:
+    with unit_of_work() as s:
+        branch = service.branch_by_digit(s, "3")
+        call = service.register_call(s, provider_call_id=pcid, caller="0901000000", branch=branch)
+        call_id = call.id
+    with unit_of_work() as s:
+        service.route_call(s, r, s.get(Call, call_id))
+    return call_id
+
+
+def _offer_id(r, doctor_id: str) -> str:
+    return service.router_for(r).doctor_state(doctor_id)["offer"]
+
+
+def _write(r, outcome, actor: str = "test") -> None:
+    with unit_of_work() as s:
+        service.apply_outcome(s, r, outcome, actor=actor)
+
+
+def test_an_answer_written_after_the_hangup_keeps_when_and_by_whom(r, doctor):
+    call_id = _arrive(r, "late-1")
+    router = service.router_for(r)
+    accepted = router.accept(offer_id=_offer_id(r, doctor), doctor_id=doctor)
+    assert accepted.result == "ok"
+    # The caller hangs up; that decision is written first.
+    with unit_of_work() as s:
+        assert service.hangup(s, r, s.get(Call, call_id)) == "ended"
+    # Now the slower process writes the answer.
+    _write(r, accepted)
+
+    answered_at = _ms(next(c.at_ms for c in accepted.calls if c.status == "connected"))
+    with unit_of_work() as s:
+        call = s.get(Call, call_id)
+        assert call.status == "wrap_up"  # the newer state stands
+        assert call.answered_at == answered_at  # the older decision's fact is kept
+        assert call.answered_by == doctor and call.doctor_id == doctor
+        assert call.ended_at is not None and call.ended_at >= call.answered_at
+        offer = s.scalars(select(Offer).where(Offer.call_id == call_id)).one()
+        assert offer.outcome == "accepted" and offer.resolved_at == answered_at
+        assert s.get(Doctor, doctor).presence == "on_call"
+
+    # The doctor can complete the call: ownership is the written fact, not a lost state.
+    with unit_of_work() as s:
+        done = service.complete_call(
+            s, r, s.get(Doctor, doctor), s.get(Call, call_id), disposition="advice", notes=""
+        )
+        assert done.status == "completed"
+        assert done.answered_at == answered_at and done.answered_by == doctor
+
+
+def test_a_fact_once_written_is_never_overwritten_by_a_replay(r, doctor):
+    call_id = _arrive(r, "late-2")
+    accepted = service.router_for(r).accept(offer_id=_offer_id(r, doctor), doctor_id=doctor)
+    _write(r, accepted)
+    with unit_of_work() as s:
+        first = s.get(Call, call_id).answered_at
+    time.sleep(0.01)
+    _write(r, accepted)  # the same decision written twice (a retried write)
+    with unit_of_work() as s:
+        call = s.get(Call, call_id)
+        assert call.answered_at == first and call.status == "connected"
+
+
+def test_an_offer_closed_before_it_was_written_is_recorded_whole(r, settings, doctor):
+    settings.offer_timeout_s = 0.01
+    with unit_of_work() as s:
+        branch = service.branch_by_digit(s, "3")
+        call = service.register_call(s, provider_call_id="late-3", caller="0902", branch=branch)
+        call_id = call.id
+    # Redis offers the call, but the process that decided it has not written anything yet.
+    with unit_of_work() as s:
+        held_back = service.router_for(r).enqueue(
+            call_id=call_id,
+            branch="3",
+            priority=4,
+            queued_ms=int(time.time() * 1000),
+            caller="0902",
+            max_queue=10,
+            timeout_ms=10,
+        )
+    (made,) = held_back.offers
+    time.sleep(0.05)
+    # Another process expires the offer and writes first.
+    with unit_of_work() as s:
+        swept = service.sweep(s, r)
+    assert [c.outcome for c in swept.offers_closed] == ["expired"]
+    _write(r, held_back)
+
+    with unit_of_work() as s:
+        offer = s.get(Offer, made.offer_id)
+        assert offer.offered_at == _ms(made.offered_ms)
+        assert offer.expires_at == _ms(made.expires_ms)
+        assert offer.outcome == "expired" and offer.resolved_at is not None
+        call = s.get(Call, call_id)
+        # The newer state (back in the queue, or offered again) is the one that stands.
+        live = service.router_for(r).position(call_id)[0]
+        assert call.status == live
+        assert call.answered_at is None and call.answered_by is None
+        doc = s.get(Doctor, doctor)
+        redis_state = service.router_for(r).doctor_state(doctor)
+        assert doc.presence == redis_state["st"]
+        assert doc.presence_version <= int(redis_state["ver"])
+
+
+def test_presence_and_events_carry_the_time_redis_decided(r, doctor):
+    call_id = _arrive(r, "late-4")
+    accepted = service.router_for(r).accept(offer_id=_offer_id(r, doctor), doctor_id=doctor)
+    time.sleep(0.05)  # the write is slow
+    _write(r, accepted)
+    decided = _ms(next(d.at_ms for d in accepted.doctors if d.state == "on_call"))
+    with unit_of_work() as s:
+        assert s.get(Doctor, doctor).presence_at == decided
+        ev = s.scalars(
+            select(Event).where(Event.subject_id == call_id, Event.kind == "call.connected")
+        ).one()
+        assert ev.at == decided
