@@ -6,25 +6,16 @@ import math
 from dataclasses import asdict, dataclass
 from typing import Any, ClassVar, Final
 
+from kernel.errors import FieldRuleError
+
 # Far beyond any hotline; only stops a runaway search on absurd input.
 MAX_AGENTS: Final = 100_000
 
 
-class StaffingInputError(ValueError):
+class StaffingInputError(FieldRuleError):
     """A staffing input that cannot be right; names the field and the rule."""
 
-    status_code: ClassVar[int] = 422
     code: ClassVar[str] = "invalid_staffing_input"
-
-    def __init__(self, field: str, value: object, rule: str) -> None:
-        super().__init__(f"{field}={value!r}: {rule}")
-        self.field = field
-        self.value = value
-        self.rule = rule
-
-    @property
-    def detail(self) -> list[dict[str, str]]:
-        return [{"field": self.field, "rule": self.rule}]
 
 
 def _check(field: str, value: object, *, low: float, low_open: bool = False) -> float:

@@ -6,9 +6,10 @@ import contextlib
 import uuid
 from collections.abc import Iterator
 from datetime import UTC, datetime
+from enum import StrEnum
 from typing import Any, ClassVar
 
-from sqlalchemy import DateTime, Engine, MetaData, String, create_engine, event
+from sqlalchemy import CheckConstraint, DateTime, Engine, MetaData, String, create_engine, event
 from sqlalchemy.orm import DeclarativeBase, Session, sessionmaker
 from sqlalchemy.types import TypeDecorator
 
@@ -45,6 +46,17 @@ class UTCDateTime(TypeDecorator[datetime]):
 class Base(DeclarativeBase):
     metadata = MetaData(naming_convention=NAMING_CONVENTION)
     type_annotation_map: ClassVar[dict[Any, Any]] = {datetime: UTCDateTime()}
+
+
+def one_of(column: str, vocabulary: type[StrEnum]) -> CheckConstraint:
+    """A CHECK that keeps a status column inside its vocabulary (a StrEnum).
+
+    Named ``ck_<table>_<column>_values`` by the naming convention; a NULL passes, so a
+    nullable column may still be empty. A migration that changes a vocabulary drops and
+    re-creates the constraint under the same name.
+    """
+    values = ", ".join(f"'{v.value}'" for v in vocabulary)
+    return CheckConstraint(f"{column} IN ({values})", name=f"{column}_values")
 
 
 def utcnow() -> datetime:

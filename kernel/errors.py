@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, ClassVar
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
@@ -57,6 +57,27 @@ class InvalidInput(DomainError):
         self.rule = rule
 
 
+class FieldRuleError(ValueError):
+    """A value the pure rule modules (scoring, staffing, epidemic levels) cannot accept.
+
+    Raised where no HTTP is in sight; rendered like InvalidInput (422, the field and the
+    rule) if it ever reaches a route unconverted.
+    """
+
+    status_code: ClassVar[int] = 422
+    code: ClassVar[str] = "invalid_input"
+
+    def __init__(self, field: str, value: object, rule: str) -> None:
+        super().__init__(f"{field}={value!r}: {rule}")
+        self.field = field
+        self.value = value
+        self.rule = rule
+
+    @property
+    def detail(self) -> list[dict[str, str]]:
+        return [{"field": self.field, "rule": self.rule}]
+
+
 def _field_name(loc: tuple[Any, ...]) -> str:
     parts = [str(p) for p in loc if p not in ("body", "query", "path", "header", "form")]
     return ".".join(parts) or ".".join(str(p) for p in loc)
@@ -69,6 +90,10 @@ def install_error_handlers(app: FastAPI) -> None:
         return JSONResponse(
             {"error": exc.code, "detail": exc.detail}, status_code=exc.status_code, headers=headers
         )
+
+    @app.exception_handler(FieldRuleError)
+    async def _field_rule(_: Request, exc: FieldRuleError) -> JSONResponse:
+        return JSONResponse({"error": exc.code, "detail": exc.detail}, status_code=422)
 
     @app.exception_handler(RequestValidationError)
     async def _validation(_: Request, exc: RequestValidationError) -> JSONResponse:

@@ -6,6 +6,8 @@ import math
 from dataclasses import asdict, dataclass
 from typing import Any, ClassVar, Final, Literal, TypedDict
 
+from kernel.errors import FieldRuleError
+
 Capacity = Literal["high", "medium", "low"]
 
 RULES_VERSION: Final = "qd-218-byt-2022/r1"
@@ -30,21 +32,10 @@ _LOWER: Final[dict[Capacity, Capacity]] = {"high": "medium", "medium": "low", "l
 _RANK: Final[dict[Capacity, int]] = {"low": 0, "medium": 1, "high": 2}
 
 
-class EpidemicInputError(ValueError):
+class EpidemicInputError(FieldRuleError):
     """An indicator that cannot be right; names the field and the rule."""
 
-    status_code: ClassVar[int] = 422
     code: ClassVar[str] = "invalid_epidemic_input"
-
-    def __init__(self, field: str, value: object, rule: str) -> None:
-        super().__init__(f"{field}={value!r}: {rule}")
-        self.field = field
-        self.value = value
-        self.rule = rule
-
-    @property
-    def detail(self) -> list[dict[str, str]]:
-        return [{"field": self.field, "rule": self.rule}]
 
 
 def per_population(count: float, population: float, per: float = 100_000) -> float:

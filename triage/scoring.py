@@ -10,6 +10,8 @@ from decimal import ROUND_HALF_UP, Decimal
 from types import MappingProxyType
 from typing import Any, ClassVar, Final, Literal
 
+from kernel.errors import FieldRuleError
+
 Consciousness = Literal["alert", "confusion", "voice", "pain", "unresponsive"]
 Risk = Literal["low", "low-medium", "medium", "high"]
 Severity = Literal["mild", "moderate", "severe", "critical"]
@@ -55,21 +57,10 @@ WARNING_SIGNS: Final[tuple[str, ...]] = (
 )
 
 
-class VitalsOutOfRange(ValueError):
+class VitalsOutOfRange(FieldRuleError):
     """A reported value that cannot be right (or an unknown code); names the field and the rule."""
 
-    status_code: ClassVar[int] = 422
     code: ClassVar[str] = "vitals_out_of_range"
-
-    def __init__(self, field: str, value: object, rule: str) -> None:
-        super().__init__(f"{field}={value!r}: {rule}")
-        self.field = field
-        self.value = value
-        self.rule = rule
-
-    @property
-    def detail(self) -> list[dict[str, str]]:
-        return [{"field": self.field, "rule": self.rule}]
 
 
 # ---------------------------------------------------------------------------
