@@ -28,8 +28,8 @@ if not os.environ.get("DATABASE_URL"):
 os.environ.setdefault("HOTLINE_RUN_SWEEPER", "false")
 
 WORKER_CODE = (
-    "import dispatch.jobs, bench.bench_dispatch, sys\n"  # imported once, before each fork
-    "dispatch.jobs.warm_up()\n"
+    "import hotline.tables, bench.bench_dispatch, sys\n"  # imported once, before each fork
+    "hotline.tables.load_all()\n"
     "from rq import Queue, Worker\n"
     "from kernel.redisconn import get_redis_bytes\n"
     "c = get_redis_bytes()\n"

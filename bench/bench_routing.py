@@ -85,7 +85,7 @@ def prepare(consoles: int) -> list[str]:
     """Fresh schema, the demo branches, and `consoles` doctors; returns their tokens."""
     from sqlalchemy import select, text
 
-    from hotline import service
+    from hotline import doctors
     from hotline.demo import seed_branches
     from hotline.models import Branch
     from kernel import accounts, migrate
@@ -120,7 +120,7 @@ def prepare(consoles: int) -> list[str]:
             )
             session.add(user)
             session.flush()
-            service.create_doctor(
+            doctors.create_doctor(
                 session, user_id=user.id, full_name=f"Bench {i}", branches={"3": 1}
             )
             tokens.append(issue_token(user))

@@ -119,21 +119,10 @@ def ensure_maintenance_scheduled() -> None:
         )
 
 
-def warm_up() -> None:
-    """Configure the ORM once in the worker before it forks, instead of in every job's horse."""
-    from sqlalchemy.orm import configure_mappers
-
-    from kernel.migrate import load_models
-
-    load_models()
-    configure_mappers()
-
-
 def on_worker_start() -> None:
-    """Run once when a worker starts: expire holds that fell due while no worker ran, warm up.
+    """Run once when a worker starts: expire holds that fell due while no worker ran.
 
     The engine is disposed afterwards so forked job processes never share its connections.
     """
     maintain()
     reset_engine()
-    warm_up()

@@ -15,9 +15,11 @@ from fastapi.staticfiles import StaticFiles
 from sqlalchemy import text
 
 from dispatch import routes as dispatch_routes
-from hotline import console_ws, dashboard_routes, routes, service, supervision_routes
+from hotline import console_ws, dashboard_routes, presence, rebuild, routes, supervision_routes
 from hotline.live import BranchFigures, Hub
-from kernel import auth_routes, migrate
+from hotline.routing import keys
+from hotline.routing.router import router_for
+from kernel import auth_routes, events, migrate
 from kernel.db import get_engine, unit_of_work
 from kernel.errors import install_error_handlers
 from kernel.redisconn import get_redis
@@ -32,12 +34,12 @@ STATIC = Path(__file__).parent / "static"
 def sweep_once() -> None:
     r = get_redis()
     with unit_of_work() as session:
-        rebuilt = service.ensure_ready(session, r)
+        rebuilt = rebuild.ensure_ready(session, r)
     if rebuilt:
         with unit_of_work() as session:
-            service.match_all(session, r)
+            rebuild.match_all(session, r)
     with unit_of_work() as session:
-        service.sweep(session, r)
+        presence.sweep(session, r)
 
 
 async def _sweeper(interval: float) -> None:
@@ -55,9 +57,9 @@ async def _sweeper(interval: float) -> None:
 async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     settings = get_settings()
     migrate.require_current()
-    hub = Hub(("hl:console:*", "hl:calls", "events*"))
+    hub = Hub((*keys.PUSH_PATTERNS, events.EVENTS_CHANNEL + "*"))
     app.state.hub = hub
-    app.state.figures = BranchFigures(service.router_for(get_redis()).branch_figures, ttl_s=0.9)
+    app.state.figures = BranchFigures(router_for(get_redis()).branch_figures, ttl_s=0.9)
     await hub.start()
     tasks = []
     if settings.run_sweeper:
@@ -74,7 +76,7 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
 
 def _ensure_ready_once() -> None:
     with unit_of_work() as session:
-        service.ensure_ready(session, get_redis())
+        rebuild.ensure_ready(session, get_redis())
 
 
 def health() -> JSONResponse:

@@ -79,7 +79,7 @@ def _seed_other_domains(session: object) -> list[str]:
 
 
 def cmd_users_create(args: argparse.Namespace) -> int:
-    from hotline import service
+    from hotline import doctors
     from kernel import accounts
     from kernel.db import unit_of_work
     from kernel.errors import DomainError
@@ -96,7 +96,7 @@ def cmd_users_create(args: argparse.Namespace) -> int:
             )
             if args.branches:
                 prefs = {d.strip(): i + 1 for i, d in enumerate(args.branches.split(","))}
-                service.create_doctor(
+                doctors.create_doctor(
                     session,
                     user_id=user.id,
                     full_name=args.name or args.username,

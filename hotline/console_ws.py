@@ -9,8 +9,9 @@ from typing import Any
 
 from fastapi import APIRouter, WebSocket, WebSocketDisconnect
 
-from hotline import service
+from hotline import doctors, presence
 from hotline.routes import console_state
+from hotline.routing import keys
 from kernel.accounts import Role
 from kernel.db import SessionLocal
 from kernel.deps import principal_for_token
@@ -28,13 +29,13 @@ def _open_console(token: str) -> tuple[str, list[str], dict[str, Any]] | None:
         if principal is None or principal.role is not Role.DOCTOR:
             return None
         try:
-            doctor = service.doctor_for_user(session, principal.id)
+            doctor = doctors.doctor_for_user(session, principal.id)
         except Exception:
             return None
         r = get_redis()
-        service.heartbeat(r, doctor.id)
+        presence.heartbeat(r, doctor.id)
         hello = console_state(session, r, doctor).model_dump(mode="json")
-        return doctor.id, list(service.doctor_branch_prefs(doctor)), hello
+        return doctor.id, list(doctors.doctor_branch_prefs(doctor)), hello
     finally:
         session.close()
 
@@ -48,7 +49,7 @@ async def console(ws: WebSocket, token: str = "") -> None:
         return
     doctor_id, branches, hello = opened
     hub = ws.app.state.hub
-    channel = service.console_channel(doctor_id)
+    channel = keys.console_channel(doctor_id)
     inbox = hub.listen(channel)
     await ws.accept()
     await ws.send_text(json.dumps({"type": "hello", **hello}))
@@ -70,7 +71,7 @@ async def console(ws: WebSocket, token: str = "") -> None:
         while True:
             raw = await ws.receive_text()
             # Any message from the console proves it is alive.
-            await asyncio.to_thread(service.heartbeat, r, doctor_id)
+            await asyncio.to_thread(presence.heartbeat, r, doctor_id)
             with contextlib.suppress(ValueError):
                 msg = json.loads(raw)
                 if isinstance(msg, dict) and msg.get("type") == "ping":

@@ -5,7 +5,7 @@ from __future__ import annotations
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from hotline import service
+from hotline import doctors
 from hotline.models import Branch
 from kernel import accounts
 
@@ -73,9 +73,9 @@ def seed_demo(session: Session) -> list[tuple[str, str]]:
     for i, (username, full_name, org, prefs) in enumerate(DOCTORS, start=1):
         user = ensure_user(session, username, "doctor", display_name=full_name)
         try:
-            service.doctor_for_user(session, user.id)
+            doctors.doctor_for_user(session, user.id)
         except Exception:
-            service.create_doctor(
+            doctors.create_doctor(
                 session,
                 user_id=user.id,
                 full_name=full_name,

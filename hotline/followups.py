@@ -4,8 +4,7 @@ from __future__ import annotations
 
 from sqlalchemy.orm import Session
 
-from hotline import service
-from kernel.redisconn import get_redis
+from hotline import calls
 from triage.followups import DueFollowUp
 
 
@@ -13,10 +12,9 @@ class HotlineFollowUpSink:
     """Found by triage through settings.followup_sink = "hotline.followups:sink"."""
 
     def dispatch(self, session: Session, task: DueFollowUp) -> None:
-        priority = service.Priority.HIGH_RISK if task.high_risk else service.Priority.RETURNING
-        service.enqueue_task(
+        priority = calls.Priority.HIGH_RISK if task.high_risk else calls.Priority.RETURNING
+        calls.enqueue_task(
             session,
-            get_redis(),
             branch_digit=task.branch_digit,
             phone=task.phone,
             task_ref=task.task_ref,
@@ -28,13 +26,12 @@ class HotlineFollowUpSink:
         # The router has no re-prioritise operation yet, so an overdue follow-up gets a second
         # task at the head of the queue; whichever a doctor answers, the signed assessment
         # closes the follow-up (the other is then a short confirmation call).
-        service.enqueue_task(
+        calls.enqueue_task(
             session,
-            get_redis(),
             branch_digit=task.branch_digit,
             phone=task.phone,
             task_ref=f"{task.task_ref}:escalated",
-            priority=service.Priority.SEVERE_CALLBACK,
+            priority=calls.Priority.SEVERE_CALLBACK,
             reason="follow-up overdue",
         )
 

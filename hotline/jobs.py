@@ -7,6 +7,7 @@ import logging
 from rq import Queue, Worker
 
 from dispatch import jobs as dispatch_jobs
+from hotline import tables
 from kernel.redisconn import get_redis_bytes
 from triage import area_jobs
 from triage import jobs as triage_jobs
@@ -27,6 +28,8 @@ def run_worker(*, burst: bool = False, queues: list[str] | None = None) -> int:
     # Expire due holds and re-queue stuck requests before taking new work, so nothing
     # waits for the first periodic pass after a restart.
     dispatch_jobs.on_worker_start()
+    # Configure the ORM once here, before the worker forks, not in every job's process.
+    tables.load_all()
     # Scheduled follow-ups live in Redis, which keeps nothing across a restart; the
     # sweep re-arms them from the database.
     triage_jobs.arm_sweep(0)

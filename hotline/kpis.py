@@ -23,7 +23,7 @@ Definitions, for the calls of one branch created in the half-open window [from, 
   towards both. None when no doctor was signed in.
 - doctors online: doctors serving the branch whose state is not offline, now.
 
-Live figures (now, from hotline.routing.Router.branch_figures): calls waiting, the longest
+Live figures (now, from hotline.routing.router.Router.branch_figures): calls waiting, the longest
 current wait, doctors available and online.
 """
 
@@ -37,8 +37,8 @@ import redis
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from hotline import service
 from hotline.models import Branch, Call, DoctorBranch
+from hotline.routing.router import router_for
 from kernel.db import utcnow
 from kernel.events import Event
 
@@ -203,7 +203,7 @@ def occupancy_seconds(
 
 def live_figures(r: redis.Redis, digits: list[str]) -> dict[str, dict[str, Any]]:
     """Calls waiting, longest wait, doctors available and online, per branch, now."""
-    return service.router_for(r).branch_figures(digits)
+    return router_for(r).branch_figures(digits)
 
 
 def branch_kpis(

@@ -19,7 +19,15 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
-from kernel.db import ID, Base, new_id, utcnow
+from hotline.vocab import (
+    CallDirection,
+    CallStatus,
+    GatewayAction,
+    OfferOutcome,
+    Presence,
+    RejectReason,
+)
+from kernel.db import ID, Base, new_id, one_of, utcnow
 
 
 class Branch(Base):
@@ -62,6 +70,8 @@ class Doctor(Base):
     branches: Mapped[list[DoctorBranch]] = relationship(
         back_populates="doctor", lazy="selectin", cascade="all, delete-orphan"
     )
+
+    __table_args__ = (one_of("presence", Presence),)
 
 
 class DoctorBranch(Base):
@@ -114,6 +124,9 @@ class Call(Base):
     __table_args__ = (
         Index("ix_calls_branch_created", "branch_id", "created_at"),
         CheckConstraint("priority BETWEEN 0 AND 9", name="priority_range"),
+        one_of("status", CallStatus),
+        one_of("direction", CallDirection),
+        one_of("reject_reason", RejectReason),
     )
 
 
@@ -125,9 +138,10 @@ class Offer(Base):
     doctor_id: Mapped[str] = mapped_column(ForeignKey("doctors.id"), index=True)
     offered_at: Mapped[datetime]
     expires_at: Mapped[datetime]
-    # accepted, declined, expired, withdrawn (caller hung up, doctor left, Redis reset)
     outcome: Mapped[str | None] = mapped_column(String(16))
     resolved_at: Mapped[datetime | None]
+
+    __table_args__ = (one_of("outcome", OfferOutcome),)
 
 
 class GatewayInstruction(Base):
@@ -141,6 +155,8 @@ class GatewayInstruction(Base):
     action: Mapped[str] = mapped_column(String(32))
     params: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+    __table_args__ = (one_of("action", GatewayAction),)
 
 
 class Shift(Base):

@@ -11,8 +11,9 @@ from pydantic import BaseModel, ValidationError
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 
-from hotline import schemas, service
+from hotline import branches, calls, doctors, presence, schemas
 from hotline.models import Branch, Call, Doctor, GatewayInstruction
+from hotline.routing.router import router_for
 from kernel import events
 from kernel.accounts import Principal, Role
 from kernel.deps import RedisDep, SessionDep, require_roles
@@ -60,11 +61,11 @@ def parse_body(model: type[M], body: bytes) -> M:
 @router.post("/telephony/calls", response_model=schemas.CallReceiptOut, tags=["telephony"])
 def incoming_call(session: SessionDep, r: RedisDep, body: SignedBody) -> schemas.CallReceiptOut:
     payload = parse_body(schemas.IncomingCall, body)
-    existing = service.find_call_by_provider_id(session, payload.provider_call_id)
+    existing = calls.find_call_by_provider_id(session, payload.provider_call_id)
     if existing is None:
-        branch = service.branch_by_digit(session, payload.digits)
+        branch = branches.branch_by_digit(session, payload.digits)
         try:
-            call = service.register_call(
+            call = calls.register_call(
                 session,
                 provider_call_id=payload.provider_call_id,
                 caller=payload.caller,
@@ -75,20 +76,20 @@ def incoming_call(session: SessionDep, r: RedisDep, body: SignedBody) -> schemas
             session.commit()
         except IntegrityError:
             session.rollback()
-            existing = service.find_call_by_provider_id(session, payload.provider_call_id)
+            existing = calls.find_call_by_provider_id(session, payload.provider_call_id)
             if existing is None:
                 raise
         else:
-            receipt = service.route_call(session, r, call)
+            receipt = calls.route_call(session, r, call)
             return schemas.CallReceiptOut(**receipt.__dict__)
     if existing.caller != payload.caller or existing.branch.digit != payload.digits:
         raise Conflict("this provider_call_id was used for another call", code="id_reused")
-    receipt = service.receipt_for(r, existing)
+    receipt = calls.receipt_for(r, existing)
     return schemas.CallReceiptOut(**receipt.__dict__)
 
 
 def _call_by_provider_id(session: SessionDep, provider_call_id: str) -> Call:
-    call = service.find_call_by_provider_id(session, provider_call_id)
+    call = calls.find_call_by_provider_id(session, provider_call_id)
     if call is None:
         raise NotFound(f"no call with provider_call_id {provider_call_id!r}", code="call_not_found")
     return call
@@ -103,7 +104,7 @@ def caller_hung_up(
     session: SessionDep, r: RedisDep, provider_call_id: str, _body: SignedBody
 ) -> schemas.HangupOut:
     call = _call_by_provider_id(session, provider_call_id)
-    status = service.hangup(session, r, call)
+    status = calls.hangup(session, r, call)
     return schemas.HangupOut(call_id=call.id, status=status)
 
 
@@ -118,11 +119,15 @@ def caller_wants_callback(
     call = _call_by_provider_id(session, provider_call_id)
     if call.status == "callback_pending" or call.callback_requested_at is not None:
         return schemas.HangupOut(call_id=call.id, status=call.status)
-    status = service.request_callback(session, r, call)
+    status = calls.request_callback(session, r, call)
     return schemas.HangupOut(call_id=call.id, status=status)
 
 
-@router.get("/telephony/instructions", tags=["telephony"])
+@router.get(
+    "/telephony/instructions",
+    response_model=list[schemas.GatewayInstructionOut],
+    tags=["telephony"],
+)
 def gateway_instructions(
     session: SessionDep,
     _body: SignedBody,
@@ -153,7 +158,7 @@ def gateway_instructions(
 
 
 def current_doctor(session: SessionDep, principal: DoctorPrincipal) -> Doctor:
-    return service.doctor_for_user(session, principal.id)
+    return doctors.doctor_for_user(session, principal.id)
 
 
 CurrentDoctor = Annotated[Doctor, Depends(current_doctor)]
@@ -167,7 +172,7 @@ def doctor_out(doctor: Doctor) -> schemas.DoctorOut:
         organisation=doctor.organisation,
         licence_number=doctor.licence_number,
         presence=doctor.presence,
-        branches=service.doctor_branch_prefs(doctor),
+        branches=doctors.doctor_branch_prefs(doctor),
     )
 
 
@@ -180,14 +185,14 @@ def call_out(call: Call) -> schemas.CallOut:
 def set_my_presence(
     session: SessionDep, r: RedisDep, doctor: CurrentDoctor, body: schemas.PresenceIn
 ) -> schemas.PresenceOut:
-    previous = service.router_for(r).doctor_state(doctor.id).get("st", "offline")
-    state = service.set_presence(session, r, doctor, body.state)
+    previous = router_for(r).doctor_state(doctor.id).get("st", "offline")
+    state = presence.set_presence(session, r, doctor, body.state)
     return schemas.PresenceOut(state=state, previous=previous)
 
 
 @router.post("/doctors/me/heartbeat", status_code=204, tags=["doctors"])
 def heartbeat(r: RedisDep, doctor: CurrentDoctor) -> None:
-    service.heartbeat(r, doctor.id)
+    presence.heartbeat(r, doctor.id)
 
 
 @router.get("/doctors/me", response_model=schemas.ConsoleStateOut, tags=["doctors"])
@@ -198,10 +203,10 @@ def my_console_state(
 
 
 def console_state(session: Any, r: Any, doctor: Doctor) -> schemas.ConsoleStateOut:
-    live = service.router_for(r).doctor_state(doctor.id)
+    live = router_for(r).doctor_state(doctor.id)
     offer = None
     if live.get("offer"):
-        o = service.router_for(r).offer(live["offer"])
+        o = router_for(r).offer(live["offer"])
         if o:
             t = r.time()
             now_ms = int(t[0]) * 1000 + int(t[1]) // 1000
@@ -213,7 +218,7 @@ def console_state(session: Any, r: Any, doctor: Doctor) -> schemas.ConsoleStateO
                 caller=call.caller if call else "",
                 expires_in_s=max(0.0, (int(o["exp"]) - now_ms) / 1000),
             )
-    current = service.current_call(session, doctor)
+    current = calls.current_call(session, doctor)
     return schemas.ConsoleStateOut(
         doctor=doctor_out(doctor),
         state=live.get("st", "offline"),
@@ -231,7 +236,7 @@ def console_state(session: Any, r: Any, doctor: Doctor) -> schemas.ConsoleStateO
 def accept_offer(
     session: SessionDep, r: RedisDep, doctor: CurrentDoctor, offer_id: str
 ) -> schemas.CallOut:
-    return call_out(service.accept_offer(session, r, doctor, offer_id))
+    return call_out(presence.accept_offer(session, r, doctor, offer_id))
 
 
 @router.post(
@@ -241,7 +246,7 @@ def accept_offer(
     responses={409: {"description": "the offer expired or was withdrawn"}},
 )
 def decline_offer(session: SessionDep, r: RedisDep, doctor: CurrentDoctor, offer_id: str) -> None:
-    service.decline_offer(session, r, doctor, offer_id)
+    presence.decline_offer(session, r, doctor, offer_id)
 
 
 def valid_call(session: SessionDep, call_id: str) -> Call:
@@ -262,7 +267,7 @@ def complete_call(
     call: ValidCall,
     body: schemas.CompleteIn,
 ) -> schemas.CallOut:
-    done = service.complete_call(
+    done = calls.complete_call(
         session, r, doctor, call, disposition=body.disposition, notes=body.notes
     )
     return call_out(done)
@@ -271,7 +276,7 @@ def complete_call(
 @router.get("/calls/{call_id}", response_model=schemas.CallOut, tags=["calls"])
 def get_call(session: SessionDep, principal: CallReader, call: ValidCall) -> schemas.CallOut:
     if principal.role is Role.DOCTOR:
-        doctor = service.doctor_for_user(session, principal.id)
+        doctor = doctors.doctor_for_user(session, principal.id)
         if doctor.id not in (call.doctor_id, call.answered_by):
             raise Forbidden(
                 "only the doctor on the call, supervisors and dispatchers see it",
@@ -309,12 +314,12 @@ def create_branch(session: SessionDep, admin: AdminPrincipal, body: schemas.Bran
     return branch
 
 
-@router.get("/branches/{digit}/queue", tags=["branches"])
+@router.get("/branches/{digit}/queue", response_model=schemas.BranchQueueOut, tags=["branches"])
 def branch_queue(
     session: SessionDep, r: RedisDep, _p: SupervisorPrincipal, digit: str
 ) -> dict[str, Any]:
-    branch = service.branch_by_digit(session, digit)
-    figures = service.router_for(r).branch_figures([branch.digit])[branch.digit]
+    branch = branches.branch_by_digit(session, digit)
+    figures = router_for(r).branch_figures([branch.digit])[branch.digit]
     waiting = session.scalars(
         select(Call)
         .where(
@@ -344,7 +349,7 @@ def branch_queue(
 def create_doctor(
     session: SessionDep, admin: AdminPrincipal, body: schemas.DoctorIn
 ) -> schemas.DoctorOut:
-    doctor = service.create_doctor(
+    doctor = doctors.create_doctor(
         session,
         user_id=body.user_id,
         full_name=body.full_name,

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
-from datetime import datetime
-from typing import Literal
+from datetime import date, datetime
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
+
+from hotline.vocab import CallDirection, CallStatus, GatewayAction, Presence
 
 PHONE_PATTERN = r"^\+?[0-9]{3,20}$"
 
@@ -134,3 +136,150 @@ class ConsoleStateOut(BaseModel):
     state: str
     offer: OfferOut | None
     call: CallOut | None
+
+
+# --------------------------------------------------------------------------- gateway feed
+
+
+class GatewayInstructionOut(BaseModel):
+    id: int
+    provider_call_id: str
+    call_id: str
+    action: GatewayAction
+    params: dict[str, Any]
+    created_at: datetime
+
+
+# --------------------------------------------------------------------------- queues and supervision
+
+
+class LiveFiguresOut(BaseModel):
+    waiting: int = Field(description="callers waiting (on hold or for a call-back)")
+    longest_wait_s: float
+    available: int = Field(description="doctors free to take a call now")
+    online: int = Field(description="doctors signed in and taking calls")
+
+
+class WaitingCallOut(BaseModel):
+    call_id: str
+    caller: str
+    status: CallStatus
+    priority: int
+    priority_reason: str
+    waited_s: float
+
+
+class BranchQueueOut(LiveFiguresOut):
+    branch: str
+    calls: list[WaitingCallOut]
+
+
+class BranchKpisOut(BaseModel):
+    model_config = ConfigDict(populate_by_name=True)
+
+    branch: str
+    start: datetime = Field(alias="from")
+    end: datetime = Field(alias="to")
+    sl_threshold_s: int
+    sl_target: float
+    offered: int
+    answered: int
+    answered_within_threshold: int
+    abandoned: int
+    abandoned_within_threshold: int
+    average_speed_of_answer_s: float | None
+    service_level: float | None
+    abandonment_rate: float | None
+    occupancy: float | None
+    busy_s: float
+    signed_in_s: float
+    doctors_online: int
+    live: LiveFiguresOut
+
+
+class StaffingOut(BaseModel):
+    branch: str
+    calls_per_hour: float
+    aht_s: float
+    target: float
+    threshold_s: float
+    doctors_needed: int
+    service_level: float
+    asa_s: float
+    occupancy: float
+    traffic_erlangs: float
+
+
+class CoverageHourOut(BaseModel):
+    hour: int
+    starts_at: datetime
+    forecast_calls_per_hour: float
+    needed: int
+    booked: float
+    doctors: list[str]
+    gap: float
+    short: bool
+
+
+class CoverageOut(BaseModel):
+    branch: str
+    date: date
+    timezone: str
+    aht_s: float
+    forecast: Literal["calls_per_hour", "last_7_days"]
+    sl_target: float
+    sl_threshold_s: int
+    hours: list[CoverageHourOut]
+    short_hours: int
+
+
+class OverviewBranchOut(LiveFiguresOut):
+    digit: str
+    name: str
+    name_vi: str
+    sl_target: float
+    sl_threshold_s: int
+    calls: list[WaitingCallOut]
+
+
+class OverviewDoctorOut(BaseModel):
+    id: str
+    full_name: str
+    organisation: str
+    branches: dict[str, int]
+    state: Presence
+    since: datetime
+    call_id: str | None
+
+
+class OverviewOut(BaseModel):
+    at: datetime
+    branches: list[OverviewBranchOut]
+    doctors: list[OverviewDoctorOut]
+
+
+# --------------------------------------------------------------------------- console extras
+
+
+class EarlierCallOut(BaseModel):
+    call_id: str
+    branch: str
+    direction: CallDirection
+    status: CallStatus
+    created_at: datetime
+    answered_at: datetime | None
+    disposition: str | None
+    notes: str | None
+    doctor: str | None
+
+
+class CallerHistoryOut(BaseModel):
+    caller: str
+    calls: list[EarlierCallOut]
+
+
+class TimersOut(BaseModel):
+    offer_timeout_s: float
+    wrapup_s: float
+    heartbeat_timeout_s: float
+    wrapup_remaining_s: float | None

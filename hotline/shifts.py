@@ -10,9 +10,10 @@ import redis
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from hotline import erlang, service
+from hotline import doctors, erlang
 from hotline.kpis import offered_calls
 from hotline.models import Branch, Doctor, Shift
+from hotline.routing.router import DEFAULT_HANDLE_TIME_S, router_for
 from kernel import events
 from kernel.db import utcnow
 from kernel.errors import Conflict, Forbidden, InvalidInput, NotFound
@@ -33,7 +34,7 @@ def book(
         raise InvalidInput("ends_at", f"a shift lasts at most {MAX_SHIFT.seconds // 3600} hours")
     if ends_at <= utcnow():
         raise InvalidInput("ends_at", "must be in the future")
-    if branch.digit not in service.doctor_branch_prefs(doctor):
+    if branch.digit not in doctors.doctor_branch_prefs(doctor):
         raise InvalidInput("branch", f"you do not serve branch {branch.digit}")
     # One doctor cannot be on two shifts at once, on any branch.
     clash = session.scalar(
@@ -122,8 +123,8 @@ def coverage(
 ) -> dict[str, Any]:
     """Per local hour of `day`: doctors booked against the Erlang C need; gaps flagged."""
     tz = ZoneInfo(branch.timezone)
-    handle = aht_s if aht_s is not None else float(r.get(f"hl:aht:{branch.digit}") or 0) or None
-    handle = handle or service.DEFAULT_AHT_S
+    handle = aht_s if aht_s is not None else router_for(r).handle_time(branch.digit)
+    handle = handle or DEFAULT_HANDLE_TIME_S
     forecast = (
         [float(calls_per_hour)] * 24
         if calls_per_hour is not None

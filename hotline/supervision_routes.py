@@ -10,9 +10,10 @@ from fastapi import APIRouter, Depends, Query
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 from sqlalchemy import select
 
-from hotline import erlang, kpis, service, shifts
+from hotline import branches, doctors, erlang, kpis, schemas, shifts
 from hotline.models import Branch, Call, Doctor, Shift
 from hotline.routes import CurrentDoctor, ValidCall
+from hotline.routing.router import router_for
 from kernel.accounts import Principal, Role
 from kernel.db import utcnow
 from kernel.deps import RedisDep, SessionDep, require_roles
@@ -28,7 +29,7 @@ HISTORY_LIMIT = 20
 
 
 def valid_branch(session: SessionDep, digit: str) -> Branch:
-    return service.branch_by_digit(session, digit)
+    return branches.branch_by_digit(session, digit)
 
 
 ValidBranch = Annotated[Branch, Depends(valid_branch)]
@@ -59,7 +60,7 @@ Window = Annotated[tuple[datetime, datetime], Depends(window)]
 # --------------------------------------------------------------------------- KPIs, staffing
 
 
-@router.get("/branches/{digit}/kpis", tags=["supervision"])
+@router.get("/branches/{digit}/kpis", response_model=schemas.BranchKpisOut, tags=["supervision"])
 def branch_kpis(
     session: SessionDep, r: RedisDep, _p: Supervisor, branch: ValidBranch, span: Window
 ) -> dict[str, Any]:
@@ -69,6 +70,7 @@ def branch_kpis(
 
 @router.get(
     "/branches/{digit}/staffing",
+    response_model=schemas.StaffingOut,
     tags=["supervision"],
     responses={422: {"description": "an input that cannot be right; names the field"}},
 )
@@ -136,8 +138,8 @@ def _branch_digits(session: SessionDep) -> dict[int, str]:
 @router.post("/shifts", response_model=ShiftOut, status_code=201, tags=["shifts"])
 def book_shift(session: SessionDep, doctor: CurrentDoctor, body: ShiftIn) -> ShiftOut:
     try:
-        branch = service.branch_by_digit(session, body.branch)
-    except service.UnknownBranch:
+        branch = branches.branch_by_digit(session, body.branch)
+    except branches.UnknownBranch:
         raise InvalidInput("branch", f"no open branch has digit {body.branch!r}") from None
     shift = shifts.book(
         session, doctor, branch=branch, starts_at=body.starts_at, ends_at=body.ends_at
@@ -155,9 +157,9 @@ def list_shifts(
     """A doctor sees their own shifts; a supervisor sees everyone's."""
     start, end = span
     doctor = (
-        service.doctor_for_user(session, principal.id) if principal.role is Role.DOCTOR else None
+        doctors.doctor_for_user(session, principal.id) if principal.role is Role.DOCTOR else None
     )
-    on = service.branch_by_digit(session, branch) if branch else None
+    on = branches.branch_by_digit(session, branch) if branch else None
     rows = shifts.list_shifts(session, doctor=doctor, branch=on, start=start, end=end)
     digits = _branch_digits(session)
     return [shift_out(s, digits) for s in rows]
@@ -168,7 +170,11 @@ def cancel_shift(session: SessionDep, doctor: CurrentDoctor, shift_id: str) -> N
     shifts.cancel(session, doctor, shift_id)
 
 
-@router.get("/branches/{digit}/coverage", tags=["shifts", "supervision"])
+@router.get(
+    "/branches/{digit}/coverage",
+    response_model=schemas.CoverageOut,
+    tags=["shifts", "supervision"],
+)
 def branch_coverage(
     session: SessionDep,
     r: RedisDep,
@@ -193,7 +199,7 @@ def branch_coverage(
 # --------------------------------------------------------------------------- overview
 
 
-@router.get("/supervisor/overview", tags=["supervision"])
+@router.get("/supervisor/overview", response_model=schemas.OverviewOut, tags=["supervision"])
 def supervisor_overview(session: SessionDep, r: RedisDep, _p: Supervisor) -> dict[str, Any]:
     """Every branch's live figures and waiting calls, and every doctor with their state."""
     branches = list(
@@ -218,16 +224,16 @@ def supervisor_overview(session: SessionDep, r: RedisDep, _p: Supervisor) -> dic
                 "waited_s": round(now - c.queued_at.timestamp(), 1),
             }
         )
-    router_ = service.router_for(r)
-    doctors = []
+    routing = router_for(r)
+    roster = []
     for d in session.scalars(select(Doctor).order_by(Doctor.full_name)).all():
-        live = router_.doctor_state(d.id)
-        doctors.append(
+        live = routing.doctor_state(d.id)
+        roster.append(
             {
                 "id": d.id,
                 "full_name": d.full_name,
                 "organisation": d.organisation,
-                "branches": service.doctor_branch_prefs(d),
+                "branches": doctors.doctor_branch_prefs(d),
                 "state": live.get("st") or d.presence,
                 "since": d.presence_at.isoformat(),
                 "call_id": live.get("call") or None,
@@ -247,20 +253,20 @@ def supervisor_overview(session: SessionDep, r: RedisDep, _p: Supervisor) -> dic
             }
             for b in branches
         ],
-        "doctors": doctors,
+        "doctors": roster,
     }
 
 
 # --------------------------------------------------------------------------- console extras
 
 
-@router.get("/calls/{call_id}/history", tags=["calls"])
+@router.get("/calls/{call_id}/history", response_model=schemas.CallerHistoryOut, tags=["calls"])
 def caller_history(
     session: SessionDep, principal: DoctorOrSupervisor, call: ValidCall
 ) -> dict[str, Any]:
     """Earlier calls from this call's number, newest first (until triage adds patients)."""
     if principal.role is Role.DOCTOR:
-        doctor = service.doctor_for_user(session, principal.id)
+        doctor = doctors.doctor_for_user(session, principal.id)
         if doctor.id not in (call.doctor_id, call.answered_by):
             raise Forbidden(
                 "only the doctor on the call and supervisors see it", code="not_your_call"
@@ -297,12 +303,12 @@ def caller_history(
     }
 
 
-@router.get("/doctors/me/timers", tags=["doctors"])
+@router.get("/doctors/me/timers", response_model=schemas.TimersOut, tags=["doctors"])
 def my_timers(r: RedisDep, doctor: CurrentDoctor) -> dict[str, Any]:
     """The console's countdowns: offer and wrap-up lengths, and what is left of a wrap-up now."""
     s = get_settings()
-    ends_ms = r.zscore("hl:wrap", doctor.id)
-    remaining = max(0.0, (float(ends_ms) / 1000 - clock.time())) if ends_ms else None
+    ends_ms = router_for(r).wrap_up_ends_ms(doctor.id)
+    remaining = max(0.0, ends_ms / 1000 - clock.time()) if ends_ms else None
     return {
         "offer_timeout_s": s.offer_timeout_s,
         "wrapup_s": s.wrapup_s,

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import importlib
 from pathlib import Path
 
 from alembic import command
@@ -13,21 +12,10 @@ from alembic.script import ScriptDirectory
 from kernel.db import get_engine
 
 ROOT = Path(__file__).resolve().parent.parent
-DOMAINS = ("hotline", "triage", "dispatch")
 
 
 class SchemaNotCurrent(RuntimeError):
     pass
-
-
-def load_models() -> None:
-    """Import every table definition so the metadata is complete."""
-    importlib.import_module("kernel.accounts")
-    importlib.import_module("kernel.events")
-    for domain in DOMAINS:
-        if (ROOT / domain / "models.py").exists():
-            importlib.import_module(f"{domain}.models")
-    importlib.import_module("triage.areas")
 
 
 def alembic_config() -> Config:

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from alembic import context
 
+from hotline.tables import load_all
 from kernel.db import Base, get_engine
-from kernel.migrate import load_models
 
-load_models()
+load_all()
 target_metadata = Base.metadata
 
 

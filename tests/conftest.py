@@ -29,6 +29,7 @@ os.environ.setdefault("HOTLINE_RUN_SWEEPER", "false")
 
 from sqlalchemy import inspect, text  # noqa: E402
 
+from hotline.tables import load_all  # noqa: E402
 from kernel import migrate  # noqa: E402
 from kernel.db import Base, get_engine, reset_engine, unit_of_work  # noqa: E402
 from kernel.redisconn import get_redis, redis_url  # noqa: E402
@@ -50,7 +51,7 @@ def _reset_database() -> None:
 
 
 def _truncate_all() -> None:
-    migrate.load_models()
+    load_all()
     engine = get_engine()
     existing = set(inspect(engine).get_table_names())
     tables = [t.name for t in reversed(Base.metadata.sorted_tables) if t.name in existing]
@@ -136,7 +137,7 @@ def make_user(
     branches: dict[str, int] | None = None,
 ) -> str:
     """Create an account (and a doctor profile when branches are given); returns its id."""
-    from hotline import service
+    from hotline import doctors
     from kernel import accounts
 
     with unit_of_work() as session:
@@ -144,7 +145,7 @@ def make_user(
             session, username=username, password=PASSWORD, role=role, hospital_id=hospital_id
         )
         if branches:
-            service.create_doctor(
+            doctors.create_doctor(
                 session, user_id=user.id, full_name=f"Dr {username}", branches=branches
             )
         return user.id

@@ -14,8 +14,9 @@ from datetime import UTC, datetime
 import pytest
 from sqlalchemy import select
 
-from hotline import service
+from hotline import branches, calls, outcomes, presence
 from hotline.models import Call, Doctor, Offer
+from hotline.routing.router import router_for
 from kernel.db import unit_of_work
 from kernel.events import Event
 from tests.conftest import doctor_id_for, make_user, seed_branches
@@ -31,37 +32,37 @@ def doctor(r):
     make_user("late", "doctor", branches={"3": 1})
     doctor_id = doctor_id_for("late")
     with unit_of_work() as s:
-        service.set_presence(s, r, s.get(Doctor, doctor_id), "available")
+        presence.set_presence(s, r, s.get(Doctor, doctor_id), "available")
     return doctor_id
 
 
 def _arrive(r, pcid: str) -> str:
     with unit_of_work() as s:
-        branch = service.branch_by_digit(s, "3")
-        call = service.register_call(s, provider_call_id=pcid, caller="0901000000", branch=branch)
+        branch = branches.branch_by_digit(s, "3")
+        call = calls.register_call(s, provider_call_id=pcid, caller="0901000000", branch=branch)
         call_id = call.id
     with unit_of_work() as s:
-        service.route_call(s, r, s.get(Call, call_id))
+        calls.route_call(s, r, s.get(Call, call_id))
     return call_id
 
 
 def _offer_id(r, doctor_id: str) -> str:
-    return service.router_for(r).doctor_state(doctor_id)["offer"]
+    return router_for(r).doctor_state(doctor_id)["offer"]
 
 
 def _write(r, outcome, actor: str = "test") -> None:
     with unit_of_work() as s:
-        service.apply_outcome(s, r, outcome, actor=actor)
+        outcomes.apply_outcome(s, r, outcome, actor=actor)
 
 
 def test_an_answer_written_after_the_hangup_keeps_when_and_by_whom(r, doctor):
     call_id = _arrive(r, "late-1")
-    router = service.router_for(r)
+    router = router_for(r)
     accepted = router.accept(offer_id=_offer_id(r, doctor), doctor_id=doctor)
     assert accepted.result == "ok"
     # The caller hangs up; that decision is written first.
     with unit_of_work() as s:
-        assert service.hangup(s, r, s.get(Call, call_id)) == "ended"
+        assert calls.hangup(s, r, s.get(Call, call_id)) == "ended"
     # Now the slower process writes the answer.
     _write(r, accepted)
 
@@ -78,7 +79,7 @@ def test_an_answer_written_after_the_hangup_keeps_when_and_by_whom(r, doctor):
 
     # The doctor can complete the call: ownership is the written fact, not a lost state.
     with unit_of_work() as s:
-        done = service.complete_call(
+        done = calls.complete_call(
             s, r, s.get(Doctor, doctor), s.get(Call, call_id), disposition="advice", notes=""
         )
         assert done.status == "completed"
@@ -87,7 +88,7 @@ def test_an_answer_written_after_the_hangup_keeps_when_and_by_whom(r, doctor):
 
 def test_a_fact_once_written_is_never_overwritten_by_a_replay(r, doctor):
     call_id = _arrive(r, "late-2")
-    accepted = service.router_for(r).accept(offer_id=_offer_id(r, doctor), doctor_id=doctor)
+    accepted = router_for(r).accept(offer_id=_offer_id(r, doctor), doctor_id=doctor)
     _write(r, accepted)
     with unit_of_work() as s:
         first = s.get(Call, call_id).answered_at
@@ -101,12 +102,12 @@ def test_a_fact_once_written_is_never_overwritten_by_a_replay(r, doctor):
 def test_an_offer_closed_before_it_was_written_is_recorded_whole(r, settings, doctor):
     settings.offer_timeout_s = 0.01
     with unit_of_work() as s:
-        branch = service.branch_by_digit(s, "3")
-        call = service.register_call(s, provider_call_id="late-3", caller="0902", branch=branch)
+        branch = branches.branch_by_digit(s, "3")
+        call = calls.register_call(s, provider_call_id="late-3", caller="0902", branch=branch)
         call_id = call.id
     # Redis offers the call, but the process that decided it has not written anything yet.
     with unit_of_work() as s:
-        held_back = service.router_for(r).enqueue(
+        held_back = router_for(r).enqueue(
             call_id=call_id,
             branch="3",
             priority=4,
@@ -119,7 +120,7 @@ def test_an_offer_closed_before_it_was_written_is_recorded_whole(r, settings, do
     time.sleep(0.05)
     # Another process expires the offer and writes first.
     with unit_of_work() as s:
-        swept = service.sweep(s, r)
+        swept = presence.sweep(s, r)
     assert [c.outcome for c in swept.offers_closed] == ["expired"]
     _write(r, held_back)
 
@@ -130,18 +131,18 @@ def test_an_offer_closed_before_it_was_written_is_recorded_whole(r, settings, do
         assert offer.outcome == "expired" and offer.resolved_at is not None
         call = s.get(Call, call_id)
         # The newer state (back in the queue, or offered again) is the one that stands.
-        live = service.router_for(r).position(call_id)[0]
+        live = router_for(r).position(call_id)[0]
         assert call.status == live
         assert call.answered_at is None and call.answered_by is None
         doc = s.get(Doctor, doctor)
-        redis_state = service.router_for(r).doctor_state(doctor)
+        redis_state = router_for(r).doctor_state(doctor)
         assert doc.presence == redis_state["st"]
         assert doc.presence_version <= int(redis_state["ver"])
 
 
 def test_presence_and_events_carry_the_time_redis_decided(r, doctor):
     call_id = _arrive(r, "late-4")
-    accepted = service.router_for(r).accept(offer_id=_offer_id(r, doctor), doctor_id=doctor)
+    accepted = router_for(r).accept(offer_id=_offer_id(r, doctor), doctor_id=doctor)
     time.sleep(0.05)  # the write is slow
     _write(r, accepted)
     decided = _ms(next(d.at_ms for d in accepted.doctors if d.state == "on_call"))

@@ -14,7 +14,9 @@ import pytest
 from sqlalchemy import select
 
 from hotline.models import Call, Doctor, Offer
+from hotline.routing import keys
 from kernel.db import unit_of_work
+from kernel.events import Event
 from kernel.redisconn import get_redis
 from tests.conftest import PASSWORD, LiveServer, make_user, seed_branches, signed_post
 
@@ -146,7 +148,7 @@ def test_hundreds_of_calls_and_dozens_of_doctors_never_double_offer(two_servers)
         assert (o.outcome is None) == (o.resolved_at is None), o.id
         assert o.outcome in (None, "accepted", "declined", "withdrawn", "expired"), o.id
         if o.outcome is None:
-            assert r_offer_live(o.id), f"offer {o.id} is open in the database only"
+            assert r_offer_live(o.id), f"offer {o.id} is open in the database only\n" + story(o)
     assert len(offers) > N_CALLS // 2  # the race really offered calls
     _assert_no_overlap(by_call, "call")
     _assert_no_overlap(by_doctor, "doctor")
@@ -158,7 +160,7 @@ def test_hundreds_of_calls_and_dozens_of_doctors_never_double_offer(two_servers)
     live = {"queued", "offered", "callback_pending"}
     for call in calls:
         assert call.status in live | {"connected", "wrap_up", "completed", "abandoned"}
-        redis_status = r.hget(f"hl:call:{call.id}", "st")
+        redis_status = r.hget(keys.call(call.id), "st")
         if call.status in live:
             assert redis_status in live, (call.id, call.status, redis_status)
         if call.status in ("completed", "abandoned"):
@@ -166,11 +168,24 @@ def test_hundreds_of_calls_and_dozens_of_doctors_never_double_offer(two_servers)
         if redis_status is not None:
             assert call.status == redis_status, (call.id, call.status, redis_status)
     for doc in doctors:
-        assert doc.presence == (r.hget(f"hl:doc:{doc.id}", "st") or "offline"), doc.id
+        assert doc.presence == (r.hget(keys.doctor(doc.id), "st") or "offline"), doc.id
+
+
+def story(offer: Offer) -> str:
+    """What the event log says happened to an offer's call and doctor (for a failure message)."""
+    with unit_of_work() as s:
+        rows = s.scalars(
+            select(Event)
+            .where(Event.subject_id.in_((offer.call_id, offer.doctor_id)))
+            .order_by(Event.at, Event.id)
+        ).all()
+        return "\n".join(
+            f"{e.at:%H:%M:%S.%f} {e.subject_type} {e.kind} {e.actor} {e.data}" for e in rows
+        )
 
 
 def r_offer_live(offer_id: str) -> bool:
-    return bool(get_redis().exists(f"hl:offer:{offer_id}"))
+    return bool(get_redis().exists(keys.offer(offer_id)))
 
 
 def assert_call_facts(calls: list[Call], accepted: dict[str, list[Offer]]) -> None:
@@ -212,12 +227,12 @@ def test_restart_and_redis_flush_lose_no_call(settings):
         server.stop(kill=True)
         server = LiveServer().start()
         r = get_redis()
-        assert r.zrange("hl:q:3", 0, -1) == ids  # same calls, same order, no duplicate
+        assert r.zrange(keys.queue("3"), 0, -1) == ids  # same calls, same order, no duplicate
         r.flushdb()
         deadline = time.monotonic() + 10
-        while r.zcard("hl:q:3") < 20 and time.monotonic() < deadline:
+        while r.zcard(keys.queue("3")) < 20 and time.monotonic() < deadline:
             time.sleep(0.1)
-        assert r.zrange("hl:q:3", 0, -1) == ids
+        assert r.zrange(keys.queue("3"), 0, -1) == ids
         with httpx.Client(base_url=server.url, timeout=30) as c:
             token = _token(server.url, "doc")
             h = {"Authorization": f"Bearer {token}"}
@@ -227,7 +242,7 @@ def test_restart_and_redis_flush_lose_no_call(settings):
             # and the same again with the doctor's presence in play
             r.flushdb()
             deadline = time.monotonic() + 10
-            while not r.exists("hl:ready") and time.monotonic() < deadline:
+            while not r.exists(keys.READY) and time.monotonic() < deadline:
                 time.sleep(0.1)
             time.sleep(0.5)
             state = c.get("/api/v1/doctors/me", headers=h).json()
@@ -257,4 +272,4 @@ def test_a_gateway_retrying_the_same_call_at_once_creates_one_call(live_server):
     assert len({call_id for _, call_id in results}) == 1
     with unit_of_work() as s:
         assert len(s.scalars(select(Call)).all()) == 1
-    assert get_redis().zcard("hl:q:3") == 1
+    assert get_redis().zcard(keys.queue("3")) == 1

@@ -9,6 +9,7 @@ from sqlalchemy import select
 
 from hotline.app import sweep_once
 from hotline.models import Call, Offer
+from hotline.routing import keys
 from kernel.db import unit_of_work
 from tests.conftest import (
     arrive,
@@ -118,7 +119,8 @@ def test_decline_passes_the_call_on(client, two_doctors):
 
 
 def test_priority_classes_go_first_fifo_inside_a_class(client, two_doctors):
-    from hotline import service
+    from hotline import calls
+    from hotline.routing.router import Router
     from kernel.redisconn import get_redis
 
     a, _ = two_doctors
@@ -130,9 +132,9 @@ def test_priority_classes_go_first_fifo_inside_a_class(client, two_doctors):
     # as the priority function would at arrival.
     with unit_of_work() as s:
         call = s.get(Call, ids[2])
-        call.priority = int(service.Priority.HIGH_RISK)
+        call.priority = int(calls.Priority.HIGH_RISK)
     get_redis().zadd(
-        "hl:q:3", {ids[2]: service.Router.score(1, int(call.queued_at.timestamp() * 1000))}
+        keys.queue("3"), {ids[2]: Router.score(1, int(call.queued_at.timestamp() * 1000))}
     )
     go(client, a)
     order = []
@@ -145,7 +147,7 @@ def test_priority_classes_go_first_fifo_inside_a_class(client, two_doctors):
             headers=auth(a),
             json={"disposition": "advice_given", "notes": ""},
         )
-        get_redis().zadd("hl:wrap", {doctor_id_for("dr_a"): 0})  # end wrap-up now
+        get_redis().zadd(keys.WRAP_UPS, {doctor_id_for("dr_a"): 0})  # end wrap-up now
         sweep_once()
     assert order == [ids[2], ids[0], ids[1], ids[3]]
 

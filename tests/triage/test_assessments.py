@@ -241,7 +241,7 @@ def test_read_permissions_and_audit_trail(client: Any) -> None:
 
 
 def test_caller_took_a_call_joins_the_care_team(client: Any) -> None:
-    from hotline import service as hotline_service
+    from hotline import branches
     from hotline.models import Call
     from kernel.db import utcnow
     from tests.conftest import doctor_id_for, seed_branches
@@ -253,7 +253,7 @@ def test_caller_took_a_call_joins_the_care_team(client: Any) -> None:
     make_user("oncall", "doctor", branches={"3": 1})
     oncall_id = doctor_id_for("oncall")
     with unit_of_work() as session:
-        branch = hotline_service.branch_by_digit(session, "3")
+        branch = branches.branch_by_digit(session, "3")
         session.add(
             Call(
                 provider_call_id="pc-1",

@@ -1,0 +1,381 @@
+"""Calls: receiving them, putting them in line, hang-ups, call-backs, outbound tasks, completion.
+
+A call's path runs one way: the row is committed, routing decides in Redis, the
+decision is written (hotline.outcomes) and the gateway is told what the new status
+means for the line (hotline.gateway). Functions take the session and the Redis client
+and never commit, except where a call must be durable before Redis hears of it.
+"""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass
+from datetime import timedelta
+
+import redis
+from sqlalchemy import func, select, update
+from sqlalchemy.orm import Session
+
+from hotline import gateway
+from hotline.branches import branch_by_digit, branch_is_open
+from hotline.models import Branch, Call, Doctor
+from hotline.outcomes import TERMINAL_VERSION, apply_outcome, to_ms
+from hotline.routing.router import DEFAULT_HANDLE_TIME_S, router_for
+from hotline.vocab import WAITING_CALL_STATUSES, CallDirection, CallStatus, RejectReason
+from kernel import events
+from kernel.db import unit_of_work, utcnow
+from kernel.errors import Conflict, Forbidden
+from kernel.redisconn import get_redis
+from kernel.settings import get_settings
+from triage import service as triage_service
+
+
+class Priority(enum.IntEnum):
+    """Queue classes; lower goes first, first-come first-served inside a class."""
+
+    SEVERE_CALLBACK = 0  # an abandoned or returning caller whose patient was triaged severe
+    HIGH_RISK = 1  # a known patient at high risk
+    ELDERLY = 2
+    RETURNING = 3  # called and gave up recently
+    ROUTINE = 4
+
+
+def offer_timeout_ms() -> int:
+    return int(get_settings().offer_timeout_s * 1000)
+
+
+# --------------------------------------------------------------------------- priority and wait
+
+
+def caller_priority(session: Session, caller: str) -> tuple[Priority, str]:
+    s = get_settings()
+    risk = triage_service.caller_risk(session, caller)
+    since = utcnow() - timedelta(seconds=s.repeat_caller_window_s)
+    returning = session.scalar(
+        select(func.count(Call.id)).where(
+            Call.caller == caller, Call.status == CallStatus.ABANDONED, Call.created_at >= since
+        )
+    )
+    if risk is not None:
+        if returning and risk.severe:
+            return Priority.SEVERE_CALLBACK, "returning caller, patient triaged severe"
+        if risk.high_risk or risk.severe:
+            return Priority.HIGH_RISK, "known high-risk patient"
+        if risk.age is not None and risk.age >= s.elderly_age:
+            return Priority.ELDERLY, f"patient aged {risk.age}"
+    if returning:
+        return Priority.RETURNING, "called and gave up recently"
+    return Priority.ROUTINE, ""
+
+
+def expected_wait_s(position: int, staffed: int, aht_s: float | None) -> int:
+    """Calls ahead, worked in parallel by the doctors staffing the branch."""
+    if position <= 0:
+        return 0
+    return round(position * (aht_s or DEFAULT_HANDLE_TIME_S) / max(staffed, 1))
+
+
+@dataclass
+class CallReceipt:
+    call_id: str
+    status: str  # queued | rejected
+    position: int | None
+    expected_wait_s: int | None
+    reason: str | None = None
+    duplicate: bool = False
+
+
+def find_call_by_provider_id(session: Session, provider_call_id: str) -> Call | None:
+    return session.scalar(select(Call).where(Call.provider_call_id == provider_call_id))
+
+
+def receipt_for(r: redis.Redis, call: Call) -> CallReceipt:
+    """Where a known call stands now (a gateway retrying the same call gets this)."""
+    if call.status == CallStatus.REJECTED:
+        return CallReceipt(call.id, CallStatus.REJECTED, None, None, call.reject_reason)
+    router = router_for(r)
+    _, position = router.position(call.id)
+    wait = 0
+    if position:
+        branch = call.branch.digit
+        wait = expected_wait_s(position, router.staffed_count(branch), router.handle_time(branch))
+    return CallReceipt(call.id, CallStatus.QUEUED, position or 0, wait)
+
+
+# --------------------------------------------------------------------------- arrivals
+
+
+def register_call(
+    session: Session,
+    *,
+    provider_call_id: str,
+    caller: str,
+    branch: Branch,
+    direction: CallDirection = CallDirection.INBOUND,
+    priority: tuple[Priority, str] | None = None,
+    origin_call_id: str | None = None,
+    task_ref: str | None = None,
+) -> Call:
+    """Write the call row; the caller's transaction must commit before route_call runs."""
+    prio, reason = priority or caller_priority(session, caller)
+    call = Call(
+        provider_call_id=provider_call_id,
+        caller=caller,
+        branch_id=branch.id,
+        branch=branch,
+        direction=direction,
+        priority=int(prio),
+        priority_reason=reason,
+        status=CallStatus.QUEUED,
+        origin_call_id=origin_call_id,
+        task_ref=task_ref,
+    )
+    if not branch_is_open(branch):
+        call.status, call.reject_reason = CallStatus.REJECTED, RejectReason.BRANCH_CLOSED
+    session.add(call)
+    session.flush()
+    events.record(
+        session,
+        kind="call.received",
+        subject_type="call",
+        subject_id=call.id,
+        actor="telephony",
+        data={
+            "branch": branch.digit,
+            "priority": call.priority,
+            "direction": direction,
+            "status": call.status,
+        },
+    )
+    return call
+
+
+def route_call(session: Session, r: redis.Redis, call: Call) -> CallReceipt:
+    """Put a committed call into its branch queue and offer it if a doctor is free."""
+    if call.status == CallStatus.REJECTED:
+        gateway.follow(session, call)
+        return CallReceipt(call.id, CallStatus.REJECTED, None, None, call.reject_reason)
+    outcome = router_for(r).enqueue(
+        call_id=call.id,
+        branch=call.branch.digit,
+        priority=call.priority,
+        queued_ms=to_ms(call.queued_at),
+        caller=call.caller,
+        max_queue=call.branch.max_queue,
+        timeout_ms=offer_timeout_ms(),
+        callback=call.direction != CallDirection.INBOUND,
+    )
+    if outcome.result == "full":
+        call.status, call.reject_reason = CallStatus.REJECTED, RejectReason.QUEUE_FULL
+        events.record(
+            session,
+            kind="call.rejected",
+            subject_type="call",
+            subject_id=call.id,
+            actor="telephony",
+            data={"reason": RejectReason.QUEUE_FULL},
+        )
+        gateway.follow(session, call)
+        return CallReceipt(call.id, CallStatus.REJECTED, None, None, RejectReason.QUEUE_FULL)
+    apply_outcome(session, r, outcome, actor="routing")
+    position = outcome.position or 0
+    wait = expected_wait_s(position, outcome.staffed, outcome.aht_s)
+    if outcome.result == "queued":
+        gateway.follow(session, call, position=position, expected_wait_s=wait)
+    return CallReceipt(call.id, CallStatus.QUEUED, position, wait)
+
+
+def enqueue_task(
+    session: Session,
+    *,
+    branch_digit: str,
+    phone: str,
+    task_ref: str,
+    priority: Priority,
+    reason: str,
+) -> Call:
+    """An outbound task (follow-up, call-back) that takes the same routing as a call."""
+    branch = branch_by_digit(session, branch_digit)
+    existing = find_call_by_provider_id(session, f"task:{task_ref}")
+    if existing is not None:
+        return existing
+    call = register_call(
+        session,
+        provider_call_id=f"task:{task_ref}",
+        caller=phone,
+        branch=branch,
+        direction=CallDirection.FOLLOWUP,
+        priority=(priority, reason),
+        task_ref=task_ref,
+    )
+    events.after_commit(session, lambda: _route_later(call.id))
+    return call
+
+
+def _route_later(call_id: str) -> None:
+    with unit_of_work() as session:
+        call = session.get(Call, call_id)
+        if call is not None and call.status == CallStatus.QUEUED:
+            route_call(session, get_redis(), call)
+
+
+# --------------------------------------------------------------------------- the caller
+
+
+def hangup(session: Session, r: redis.Redis, call: Call) -> str:
+    outcome = router_for(r).hangup(call_id=call.id, timeout_ms=offer_timeout_ms())
+    apply_outcome(session, r, outcome, actor="telephony")
+    if outcome.result == "abandoned":
+        session.refresh(call)
+        _after_abandon(session, call)
+        return CallStatus.ABANDONED
+    if outcome.result == "ended":
+        return "ended"
+    if outcome.result == "unknown":
+        return _hangup_unknown_to_routing(session, call)
+    return call.status
+
+
+def _hangup_unknown_to_routing(session: Session, call: Call) -> str:
+    """The caller hung up on a call Redis does not hold: the database decides, in one UPDATE.
+
+    Either the call already ended there (a doctor completed it and its write may still be
+    on its way), or Redis lost it before a rebuild. Only a call nobody answered, and that
+    no terminal write has reached, is abandoned.
+    """
+    now = utcnow()
+    abandoned = session.execute(
+        update(Call)
+        .where(
+            Call.id == call.id,
+            Call.routing_version < TERMINAL_VERSION,
+            Call.answered_at.is_(None),
+            Call.status.in_(WAITING_CALL_STATUSES),
+        )
+        .values(
+            status=CallStatus.ABANDONED,
+            doctor_id=None,
+            routing_version=TERMINAL_VERSION,
+            abandoned_at=func.coalesce(Call.abandoned_at, now),
+            ended_at=func.coalesce(Call.ended_at, now),
+        )
+    ).rowcount  # type: ignore[attr-defined]
+    if abandoned:
+        events.record(
+            session,
+            kind="call.abandoned",
+            subject_type="call",
+            subject_id=call.id,
+            actor="telephony",
+            data={"why": "caller_hung_up"},
+        )
+    else:
+        # An answered call: the caller leaving is when it ended, if nothing said so yet.
+        session.execute(
+            update(Call)
+            .where(Call.id == call.id, Call.answered_at.is_not(None))
+            .values(ended_at=func.coalesce(Call.ended_at, now))
+        )
+    session.refresh(call)
+    return call.status
+
+
+def _after_abandon(session: Session, call: Call) -> None:
+    """An abandoned caller whose patient was triaged severe is called back, first."""
+    risk = triage_service.caller_risk(session, call.caller)
+    if call.direction != CallDirection.INBOUND or risk is None or not risk.severe:
+        return
+    task = register_call(
+        session,
+        provider_call_id=f"callback:{call.id}",
+        caller=call.caller,
+        branch=call.branch,
+        direction=CallDirection.CALLBACK,
+        priority=(Priority.SEVERE_CALLBACK, "abandoned call, patient triaged severe"),
+        origin_call_id=call.id,
+    )
+    events.after_commit(session, lambda: _route_later(task.id))
+
+
+def request_callback(session: Session, r: redis.Redis, call: Call) -> str:
+    outcome = router_for(r).callback(call_id=call.id)
+    if outcome.result == "refused":
+        raise Conflict(
+            f"call is {call.status}; only a waiting call can become a call-back", code="not_waiting"
+        )
+    apply_outcome(session, r, outcome, actor="telephony")
+    call.callback_requested_at = utcnow()
+    call.direction = CallDirection.CALLBACK
+    events.record(
+        session,
+        kind="call.callback_requested",
+        subject_type="call",
+        subject_id=call.id,
+        actor="telephony",
+    )
+    session.flush()
+    return CallStatus.CALLBACK_PENDING
+
+
+# --------------------------------------------------------------------------- the doctor's end
+
+
+def complete_call(
+    session: Session,
+    r: redis.Redis,
+    doctor: Doctor,
+    call: Call,
+    *,
+    disposition: str,
+    notes: str,
+) -> Call:
+    if call.answered_by != doctor.id:
+        raise Forbidden("this call is not yours", code="not_your_call")
+    if call.status == CallStatus.COMPLETED:
+        raise Conflict("call already completed", code="already_completed")
+    router = router_for(r)
+    outcome = router.complete(
+        call_id=call.id, doctor_id=doctor.id, wrapup_ms=int(get_settings().wrapup_s * 1000)
+    )
+    if outcome.result != "ok":
+        raise Conflict(f"call is {call.status}, not connected", code="not_connected")
+    now = utcnow()
+    # Completion is terminal; the end of the line is a fact a hang-up may have written first.
+    session.execute(
+        update(Call)
+        .where(Call.id == call.id)
+        .values(
+            status=CallStatus.COMPLETED,
+            routing_version=TERMINAL_VERSION,
+            completed_at=now,
+            ended_at=func.coalesce(Call.ended_at, now),
+            disposition=disposition,
+            notes=notes,
+        )
+    )  # the call row before the doctor row: the global lock order
+    session.refresh(call)
+    apply_outcome(session, r, outcome, actor=f"doctor:{doctor.id}")
+    events.record(
+        session,
+        kind="call.completed",
+        subject_type="call",
+        subject_id=call.id,
+        actor=f"doctor:{doctor.id}",
+        data={"disposition": disposition},
+    )
+    gateway.follow(session, call, line_open=outcome.detail == CallStatus.CONNECTED)
+    if call.answered_at:
+        router.record_handle_time(call.branch.digit, (now - call.answered_at).total_seconds())
+    return call
+
+
+def current_call(session: Session, doctor: Doctor) -> Call | None:
+    return session.scalar(
+        select(Call)
+        .where(
+            Call.doctor_id == doctor.id,
+            Call.status.in_((CallStatus.CONNECTED, CallStatus.WRAP_UP)),
+        )
+        .order_by(Call.answered_at.desc())
+        .limit(1)
+    )

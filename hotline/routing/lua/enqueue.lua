@@ -1,0 +1,30 @@
+-- enqueue.lua: a committed call joins its branch queue and is offered if a doctor is free.
+-- KEYS: none.
+-- ARGV: 1 call id, 2 branch digit, 3 queue score (class*1e13 + queued_ms), 4 queued_ms,
+--       5 caller number, 6 max waiting calls, 7 offer timeout ms, 8 '1' for a call-back task
+-- Returns {'queued', status, rows, position, staffed, handle_time}, {'exists', status, rows}
+-- or {'full', '', rows}.
+local call, b = ARGV[1], ARGV[2]
+local ck = P..'call:'..call
+local out = {}
+local now = NOW
+if redis.call('EXISTS', ck) == 1 then
+  return {'exists', redis.call('HGET', ck, 'st'), cjson.encode(out)}
+end
+if redis.call('ZCARD', P..'waiting:'..b) >= tonumber(ARGV[6]) then
+  return {'full', '', cjson.encode(out)}
+end
+local st = 'queued'
+if ARGV[8] == '1' then st = 'callback_pending' end
+redis.call('HSET', ck, 'b', b, 'st', st, 'sc', ARGV[3], 'q', ARGV[4], 'caller', ARGV[5],
+           'doc', '', 'offer', '', 'cb', ARGV[8])
+redis.call('ZADD', P..'q:'..b, tonumber(ARGV[3]), call)
+redis.call('ZADD', P..'waiting:'..b, tonumber(ARGV[4]), call)
+redis.call('SADD', P..'branches', b)
+call_row(out, call, st, bump(ck), 'enqueued')
+match_branch(b, now, tonumber(ARGV[7]), out)
+local rank = redis.call('ZRANK', P..'q:'..b, call)
+local position = 0
+if rank then position = rank + 1 end
+return {'queued', redis.call('HGET', ck, 'st'), cjson.encode(out), position,
+        redis.call('SCARD', P..'staffed:'..b), redis.call('GET', P..'aht:'..b) or ''}
