@@ -29,6 +29,7 @@ from triage import routes as triage_routes
 
 log = logging.getLogger(__name__)
 STATIC = Path(__file__).parent / "static"
+SHUTDOWN_GRACE_S = 10.0
 
 
 def sweep_once() -> None:
@@ -42,15 +43,14 @@ def sweep_once() -> None:
         presence.sweep(session, r)
 
 
-async def _sweeper(interval: float) -> None:
-    while True:
+async def _sweeper(interval: float, stopping: asyncio.Event) -> None:
+    while not stopping.is_set():
         try:
             await asyncio.to_thread(sweep_once)
-        except asyncio.CancelledError:
-            raise
         except Exception:
             log.exception("routing sweep failed")
-        await asyncio.sleep(interval)
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(stopping.wait(), interval)
 
 
 @contextlib.asynccontextmanager
@@ -61,16 +61,22 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     app.state.hub = hub
     app.state.figures = BranchFigures(router_for(get_redis()).branch_figures, ttl_s=0.9)
     await hub.start()
-    tasks = []
+    stopping = asyncio.Event()
+    sweeper = None
     if settings.run_sweeper:
-        tasks.append(asyncio.create_task(_sweeper(settings.sweep_interval_s)))
+        sweeper = asyncio.create_task(_sweeper(settings.sweep_interval_s, stopping))
     else:
         await asyncio.to_thread(_ensure_ready_once)
     try:
         yield
     finally:
-        for t in tasks:
-            t.cancel()
+        # Let a sweep in progress write what Redis decided before the process goes: a
+        # cancelled task would leave its thread running into the exit (and the decision
+        # unrecorded). A sweep takes milliseconds; the bound only guards a hung database.
+        stopping.set()
+        if sweeper is not None:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(asyncio.shield(sweeper), SHUTDOWN_GRACE_S)
         await hub.stop()
 
 

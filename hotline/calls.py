@@ -82,7 +82,6 @@ class CallReceipt:
     position: int | None
     expected_wait_s: int | None
     reason: str | None = None
-    duplicate: bool = False
 
 
 def find_call_by_provider_id(session: Session, provider_call_id: str) -> Call | None:

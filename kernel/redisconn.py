@@ -125,9 +125,3 @@ def get_redis_bytes() -> redis.Redis:
 
 def get_async_redis() -> aioredis.Redis:
     return aioredis.Redis.from_url(redis_url(), decode_responses=True)
-
-
-def reset_clients() -> None:
-    for c in _clients.values():
-        c.close()
-    _clients.clear()

@@ -91,10 +91,6 @@ class Settings(BaseSettings):
         return self
 
     @property
-    def embedded(self) -> bool:
-        return self.database_url is None
-
-    @property
     def sqlalchemy_url(self) -> str:
         if self.database_url:
             url = self.database_url
@@ -135,7 +131,3 @@ def _fill_development_secrets(settings: Settings) -> Settings:
 @functools.lru_cache
 def get_settings() -> Settings:
     return _fill_development_secrets(Settings())
-
-
-def reset_settings_cache() -> None:
-    get_settings.cache_clear()

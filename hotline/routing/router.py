@@ -185,9 +185,6 @@ class Router:
     def offer(self, offer_id: str) -> dict[str, str]:
         return {str(k): str(v) for k, v in self.r.hgetall(keys.offer(offer_id)).items()}
 
-    def call_state(self, call_id: str) -> dict[str, str]:
-        return {str(k): str(v) for k, v in self.r.hgetall(keys.call(call_id)).items()}
-
     def is_ready(self) -> bool:
         return bool(self.r.exists(keys.READY))
 
