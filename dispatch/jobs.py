@@ -7,8 +7,6 @@ state change underneath is a conditional UPDATE.
 from __future__ import annotations
 
 import logging
-import os
-import time
 from datetime import timedelta
 
 from rq import Queue
@@ -28,6 +26,9 @@ MAINTENANCE_QUEUE = "maintenance"
 STUCK_AFTER_S = 30.0
 MAINTENANCE_EVERY_S = 5.0
 _LEASE_KEY = "dispatch:maintenance:scheduled"
+CLAIMED = "claimed"
+# What a worker loses to another worker or an operator who moved the request first.
+RACED = (Conflict, IntegrityError, StaleDataError)
 
 
 def _queue(name: str) -> Queue:
@@ -42,33 +43,36 @@ def enqueue_waiting_pass(bed_type: str) -> None:
     _queue(DISPATCH_QUEUE).enqueue(match_waiting, bed_type, job_timeout=300, result_ttl=60)
 
 
-def _fault_pause() -> None:
-    # Fault injection for the crash test: a worker paused here has claimed the request but not
-    # yet held a bed, which is exactly where a SIGKILL must not lose it.
-    pause = float(os.environ.get("DISPATCH_FAULT_PAUSE_AFTER_CLAIM_S", "0") or 0)
-    if pause > 0:
-        time.sleep(pause)
+def claim_request(request_id: str) -> str:
+    """Mark the request as being matched, after releasing due holds (their beds may be the ones
+    it needs); committed on its own so a worker killed after this leaves it where the sweep looks.
+    """
+    try:
+        with unit_of_work() as session:
+            service.expire_due_holds(session)
+            if not service.claim_for_matching(session, request_id):
+                return "skipped"
+    except RACED:
+        return "raced"
+    return CLAIMED
+
+
+def match_claimed(request_id: str) -> str:
+    """Find and hold the earliest bed for a claimed request, or queue it."""
+    try:
+        with unit_of_work() as session:
+            return service.match(session, request_id)
+    except RACED:
+        # Nothing is lost: the request is in whatever state the winner left it, and the sweep
+        # catches one left `matching`.
+        return "raced"
 
 
 def match_request(request_id: str) -> str:
     """Match one transfer request: claim it, then find and hold the earliest bed."""
     ensure_maintenance_scheduled()
-    try:
-        with unit_of_work() as session:
-            # Due holds are released first (their beds may be the ones this request needs).
-            service.expire_due_holds(session)
-            if not service.claim_for_matching(session, request_id):
-                return "skipped"
-    except (Conflict, IntegrityError, StaleDataError):
-        return "raced"
-    _fault_pause()
-    try:
-        with unit_of_work() as session:
-            return service.match(session, request_id)
-    except (Conflict, IntegrityError, StaleDataError):
-        # Another worker or an operator moved this request first; nothing is lost: the request
-        # is in whatever state they left it, and the sweep catches one left `matching`.
-        return "raced"
+    claimed = claim_request(request_id)
+    return match_claimed(request_id) if claimed == CLAIMED else claimed
 
 
 def match_waiting(bed_type: str) -> int:
@@ -81,7 +85,7 @@ def match_waiting(bed_type: str) -> int:
             with unit_of_work() as session:
                 if service.match(session, request_id) == "held":
                     placed += 1
-        except (Conflict, IntegrityError, StaleDataError):
+        except RACED:
             continue
     return placed
 

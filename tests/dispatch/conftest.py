@@ -78,28 +78,23 @@ def transfer(request_id: str) -> dict[str, Any]:
         return service.transfer_view(s, service.get_transfer(s, request_id))
 
 
-def worker_env(**extra: str) -> dict[str, str]:
-    env = {**os.environ, "REDIS_URL": redis_url(), **extra}
+def worker_env() -> dict[str, str]:
+    env = {**os.environ, "REDIS_URL": redis_url()}
     if get_settings().database_url:
         env["DATABASE_URL"] = get_settings().database_url or ""
     return env
 
 
-WORKER_CODE = (
-    "import dispatch.jobs, sys\n"  # imported before the fork, as `hotline worker` would
-    "from rq import Queue, Worker\n"
-    "from kernel.redisconn import get_redis_bytes\n"
-    "c = get_redis_bytes()\n"
-    "Worker([Queue(q, connection=c) for q in sys.argv[1].split(',')], connection=c)"
-    ".work(burst=True, logging_level='WARNING')\n"
-)
+def start_worker(
+    queues: str = "dispatch", *, stall_after_claim_s: float = 0
+) -> subprocess.Popen[bytes]:
+    """A real RQ worker (forking, like `hotline worker`) in its own process group.
 
-
-def start_worker(queues: str = "dispatch", **env: str) -> subprocess.Popen[bytes]:
-    """A real RQ worker (forking, like `hotline worker`) in its own process group."""
+    With stall_after_claim_s, it claims each request and then stalls before matching it.
+    """
     return subprocess.Popen(
-        [sys.executable, "-c", WORKER_CODE, queues],
-        env=worker_env(**env),
+        [sys.executable, "-m", "tests.dispatch.worker", queues, str(stall_after_claim_s)],
+        env=worker_env(),
         cwd=ROOT,
         start_new_session=True,
     )

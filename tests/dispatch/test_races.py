@@ -118,7 +118,7 @@ def test_last_bed_race_across_threads_calling_the_job():
 def test_worker_killed_mid_match_loses_no_request_and_it_is_matched_once():
     hospital = make_hospital("Survivor", beds={"icu": (3, 0)})
     rid = new_request("p-kill", urgency="emergency")
-    worker = start_worker(DISPATCH_FAULT_PAUSE_AFTER_CLAIM_S="60")
+    worker = start_worker(stall_after_claim_s=60)
     deadline = time.monotonic() + 60
     while transfer(rid)["status"] != "matching":
         assert time.monotonic() < deadline, "the worker never claimed the request"
