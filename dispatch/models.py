@@ -18,19 +18,8 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import Mapped, mapped_column
 
+from dispatch.vocab import AmbulanceStatus, FacilityStatus, HoldOutcome, TransferStatus
 from kernel.db import ID, Base, new_id, utcnow
-
-BED_TYPES = ("general", "oxygen", "icu", "ventilator", "ecmo", "paediatric", "obstetric")
-CAPABILITIES = ("oxygen", "icu", "ventilator", "ecmo", "paediatric", "obstetric")
-FACILITY_STATUSES = ("open", "advisory", "full", "closed")
-URGENCIES = ("emergency", "urgent", "routine")
-URGENCY_RANK = {"emergency": 0, "urgent": 1, "routine": 2}
-
-# A request in one of these states still needs a bed found for it.
-UNMATCHED = ("requested", "matching", "refused", "waiting_for_bed")
-# A live request blocks another request for the same patient.
-LIVE = (*UNMATCHED, "held", "accepted", "in_transit")
-TERMINAL = ("admitted", "cancelled")
 
 
 class Hospital(Base):
@@ -44,7 +33,7 @@ class Hospital(Base):
     lat: Mapped[float] = mapped_column(Float)
     lon: Mapped[float] = mapped_column(Float)
     capabilities: Mapped[list[str]] = mapped_column(JSON, default=list)
-    status: Mapped[str] = mapped_column(String(16), default="open")
+    status: Mapped[str] = mapped_column(String(16), default=FacilityStatus.OPEN)
     status_reason: Mapped[str] = mapped_column(String(300), default="")
     status_until: Mapped[datetime | None]
     contacts: Mapped[str] = mapped_column(String(300), default="")
@@ -125,7 +114,7 @@ class TransferRequest(Base):
     pickup_lat: Mapped[float] = mapped_column(Float)
     pickup_lon: Mapped[float] = mapped_column(Float)
     note: Mapped[str] = mapped_column(Text, default="")
-    status: Mapped[str] = mapped_column(String(20), default="requested")
+    status: Mapped[str] = mapped_column(String(20), default=TransferStatus.REQUESTED)
     hospital_id: Mapped[str | None] = mapped_column(ForeignKey("hospitals.id"))
     ambulance_id: Mapped[str | None] = mapped_column(ID)
     candidates: Mapped[list[dict[str, Any]]] = mapped_column(JSON, default=list)
@@ -174,8 +163,7 @@ class BedHold(Base):
     expires_at: Mapped[datetime]
     accepted_at: Mapped[datetime | None]
     released_at: Mapped[datetime | None]
-    # held, accepted, admitted, expired, refused, cancelled, overridden
-    outcome: Mapped[str] = mapped_column(String(16), default="held")
+    outcome: Mapped[str] = mapped_column(String(16), default=HoldOutcome.HELD)
     held_by: Mapped[str] = mapped_column(String(64))
 
     __table_args__ = (
@@ -191,7 +179,7 @@ class AmbulanceTeam(Base):
     name: Mapped[str] = mapped_column(String(100), unique=True)
     base_lat: Mapped[float] = mapped_column(Float)
     base_lon: Mapped[float] = mapped_column(Float)
-    status: Mapped[str] = mapped_column(String(8), default="free")
+    status: Mapped[str] = mapped_column(String(8), default=AmbulanceStatus.FREE)
     request_id: Mapped[str | None] = mapped_column(ID)
 
     __table_args__ = (CheckConstraint("status IN ('free', 'busy')", name="status_known"),)

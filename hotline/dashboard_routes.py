@@ -18,7 +18,8 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from dispatch import service as dispatch_service
-from dispatch.models import UNMATCHED, BedPool, Hospital, TransferHistory, TransferRequest
+from dispatch.models import BedPool, Hospital, TransferHistory, TransferRequest
+from dispatch.vocab import UNMATCHED
 from hotline import kpis
 from hotline.models import Branch, Call
 from hotline.supervision_routes import Window

@@ -11,7 +11,7 @@ from datetime import UTC, datetime
 from rq import Queue
 from sqlalchemy import select
 
-from dispatch import jobs, service
+from dispatch import beds, jobs
 from dispatch.models import BedHold, BedPool, TransferRequest
 from kernel.db import unit_of_work
 from kernel.redisconn import get_redis_bytes
@@ -55,10 +55,10 @@ def next_in_line(request_ids: list[str]) -> str:
 
 def free_one_bed(hospital_id: str) -> None:
     with unit_of_work() as s:
-        service.update_beds(
+        beds.update_beds(
             s,
             hospital_id=hospital_id,
-            counts=[service.BedCounts("icu", 2, 0, 0)],
+            counts=[beds.BedCounts("icu", 2, 0, 0)],
             as_of=datetime.now(UTC),
             actor="test",
         )
