@@ -18,8 +18,15 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import Mapped, mapped_column
 
-from dispatch.vocab import AmbulanceStatus, FacilityStatus, HoldOutcome, TransferStatus
-from kernel.db import ID, Base, new_id, utcnow
+from dispatch.vocab import (
+    AmbulanceStatus,
+    BedType,
+    FacilityStatus,
+    HoldOutcome,
+    TransferStatus,
+    Urgency,
+)
+from kernel.db import ID, Base, new_id, one_of, utcnow
 
 
 class Hospital(Base):
@@ -42,6 +49,7 @@ class Hospital(Base):
     __table_args__ = (
         CheckConstraint("tier IN (1, 2, 3)", name="tier_level"),
         CheckConstraint("lat BETWEEN -90 AND 90 AND lon BETWEEN -180 AND 180", name="location"),
+        one_of("status", FacilityStatus),
     )
 
 
@@ -71,6 +79,7 @@ class BedPool(Base):
             name="non_negative",
         ),
         CheckConstraint("occupied + out_of_service + held <= total", name="within_total"),
+        one_of("bed_type", BedType),
         Index("ix_bed_pools_type", "bed_type"),
     )
 
@@ -97,7 +106,10 @@ class BedUpdate(Base):
     received_at: Mapped[datetime] = mapped_column(default=utcnow)
     sent_by: Mapped[str] = mapped_column(String(64))
 
-    __table_args__ = (Index("ix_bed_updates_pool", "pool_id", "as_of"),)
+    __table_args__ = (
+        Index("ix_bed_updates_pool", "pool_id", "as_of"),
+        one_of("bed_type", BedType),
+    )
 
 
 class TransferRequest(Base):
@@ -129,7 +141,9 @@ class TransferRequest(Base):
 
     __table_args__ = (
         Index("ix_transfer_requests_status", "status", "bed_type", "urgency_rank", "requested_at"),
-        CheckConstraint("urgency IN ('emergency', 'urgent', 'routine')", name="urgency_known"),
+        one_of("status", TransferStatus),
+        one_of("bed_type", BedType),
+        one_of("urgency", Urgency),
     )
     __mapper_args__ = {"version_id_col": version}  # noqa: RUF012
 
@@ -145,7 +159,10 @@ class TransferHistory(Base):
     actor: Mapped[str | None] = mapped_column(String(64))
     data: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
 
-    __table_args__ = (Index("ix_transfer_history_request", "request_id", "id"),)
+    __table_args__ = (
+        Index("ix_transfer_history_request", "request_id", "id"),
+        one_of("status", TransferStatus),
+    )
 
 
 class BedHold(Base):
@@ -169,6 +186,7 @@ class BedHold(Base):
     __table_args__ = (
         Index("ix_bed_holds_due", "released_at", "accepted_at", "expires_at"),
         Index("ix_bed_holds_request", "request_id"),
+        one_of("outcome", HoldOutcome),
     )
 
 
@@ -182,4 +200,4 @@ class AmbulanceTeam(Base):
     status: Mapped[str] = mapped_column(String(8), default=AmbulanceStatus.FREE)
     request_id: Mapped[str | None] = mapped_column(ID)
 
-    __table_args__ = (CheckConstraint("status IN ('free', 'busy')", name="status_known"),)
+    __table_args__ = (one_of("status", AmbulanceStatus),)

@@ -1,4 +1,4 @@
-"""The words of dispatch, one vocabulary (a StrEnum) per kind of word."""
+"""The words of dispatch, one vocabulary (a StrEnum) per kind of word; the tables CHECK against them."""
 
 from __future__ import annotations
 
