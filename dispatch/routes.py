@@ -10,6 +10,7 @@ from sqlalchemy.orm import Session
 
 from dispatch import access, ambulances, beds, handover, holds, hospitals, schemas, transfers
 from dispatch.models import BedPool, Hospital
+from dispatch.vocab import BedType, TransferStatus
 from kernel.accounts import Principal, Role
 from kernel.db import utcnow
 from kernel.deps import CurrentPrincipal, SessionDep, require_roles
@@ -57,7 +58,7 @@ def _hospital_out(h: Hospital) -> schemas.HospitalOut:
 
 def _pool_out(pool: BedPool, now: datetime) -> schemas.PoolOut:
     return schemas.PoolOut(
-        bed_type=pool.bed_type,
+        bed_type=BedType(pool.bed_type),
         total=pool.total,
         occupied=pool.occupied,
         out_of_service=pool.out_of_service,
@@ -214,7 +215,7 @@ def create_transfer(
         requested_by=principal.actor,
         note=body.note,
     )
-    return schemas.TransferCreated(id=req.id, status=req.status)
+    return schemas.TransferCreated(id=req.id, status=TransferStatus(req.status))
 
 
 @router.get("/transfers", response_model=list[schemas.TransferOut], dependencies=[ExpireDue])
