@@ -15,8 +15,8 @@ from sqlalchemy.orm import Session
 
 from dispatch.enqueue import waiting_pass_after_commit
 from dispatch.hospitals import get_hospital
-from dispatch.models import BedPool, BedUpdate
-from dispatch.vocab import BedType, word
+from dispatch.models import BedPool, BedUpdate, Hospital
+from dispatch.vocab import BedType, FacilityStatus, word
 from kernel import events
 from kernel.db import insert_ignore, new_id, utcnow
 from kernel.errors import Conflict, InvalidInput
@@ -47,6 +47,24 @@ class BedCounts:
         }
 
 
+@dataclass(frozen=True)
+class OpenPool:
+    """A pool of a hospital that is not closed, as other domains read it (available is never < 0)."""
+
+    hospital_id: str
+    hospital_name: str
+    # The hospital's district as its record names it (e.g. "Quận 5"), not a code.
+    district: str
+    bed_type: BedType
+    total: int
+    occupied: int
+    out_of_service: int
+    held: int
+    available: int
+    as_of: datetime | None
+    stale: bool
+
+
 def counts_stale(as_of: datetime | None, now: datetime) -> bool:
     """Counts never sent, or older than the staleness limit: shown, but never offered as free."""
     return as_of is None or now - as_of > timedelta(seconds=get_settings().bed_staleness_s)
@@ -61,6 +79,32 @@ def hospital_pools(session: Session, hospital_id: str) -> list[BedPool]:
     pools = session.scalars(select(BedPool).where(BedPool.hospital_id == hospital_id)).all()
     order = list(BedType)
     return sorted(pools, key=lambda p: order.index(BedType(p.bed_type)))
+
+
+def open_pools(session: Session, *, now: datetime) -> list[OpenPool]:
+    """Every pool of every hospital not closed, with its staleness at `now`."""
+    rows = session.execute(
+        select(BedPool, Hospital)
+        .join(Hospital, Hospital.id == BedPool.hospital_id)
+        .where(Hospital.status != FacilityStatus.CLOSED)
+        .order_by(Hospital.name, BedPool.bed_type)
+    ).all()
+    return [
+        OpenPool(
+            hospital_id=hospital.id,
+            hospital_name=hospital.name,
+            district=hospital.district,
+            bed_type=BedType(pool.bed_type),
+            total=pool.total,
+            occupied=pool.occupied,
+            out_of_service=pool.out_of_service,
+            held=pool.held,
+            available=max(pool.available, 0),
+            as_of=pool.as_of,
+            stale=counts_stale(pool.as_of, now),
+        )
+        for pool, hospital in rows
+    ]
 
 
 def _check_counts(c: BedCounts, prefix: str) -> None:

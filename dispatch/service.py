@@ -1,4 +1,4 @@
-"""Bed staleness under the old module name the dashboard and triage's area figures still import."""
+"""Bed staleness under the name triage's area figures still import; goes once they use beds.open_pools."""
 
 from dispatch.beds import is_stale
 
