@@ -13,7 +13,7 @@ from dispatch.models import Hospital, TransferRequest
 from kernel.accounts import Principal, Role
 from kernel.errors import Forbidden
 
-# Besides the hospital itself, who may see the requests on their way to a hospital.
+# Who may see the requests on their way to a hospital (a hospital, only to itself).
 INCOMING_READERS = (Role.HOSPITAL, Role.DISPATCHER, Role.SUPERVISOR, Role.ADMIN)
 BED_WRITERS = (Role.HOSPITAL, Role.ADMIN)
 

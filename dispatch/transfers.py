@@ -47,7 +47,7 @@ def create_transfer_request(
     if not patient_ref or len(patient_ref) > 64:
         raise InvalidInput("patient_ref", "must be 1-64 characters")
     bed = word(BedType, bed_type, "bed_type")
-    rank = word(Urgency, urgency, "urgency")
+    urgency_word = word(Urgency, urgency, "urgency")
     check_location(pickup_lat, pickup_lon, "pickup.")
     live = session.scalar(
         select(TransferRequest.id).where(TransferRequest.live_patient_ref == patient_ref)
@@ -60,8 +60,8 @@ def create_transfer_request(
         patient_ref=patient_ref,
         live_patient_ref=patient_ref,
         bed_type=bed,
-        urgency=rank,
-        urgency_rank=rank.rank,
+        urgency=urgency_word,
+        urgency_rank=urgency_word.rank,
         pickup_lat=pickup_lat,
         pickup_lon=pickup_lon,
         note=note,
