@@ -77,7 +77,7 @@ def reset(n_hospitals: int) -> list[str]:
     """Empty the dispatch tables and create the hospitals with fresh counts."""
     from sqlalchemy import delete
 
-    from dispatch import service
+    from dispatch import beds, hospitals
     from dispatch.models import (
         AmbulanceTeam,
         BedHold,
@@ -102,7 +102,7 @@ def reset(n_hospitals: int) -> list[str]:
     now = datetime.now(UTC) - timedelta(seconds=30)
     with unit_of_work() as s:
         for i in range(n_hospitals):
-            h = service.create_hospital(
+            h = hospitals.create_hospital(
                 s,
                 name=f"Bench hospital {i:03d}",
                 tier=rng.choice((2, 3)),
@@ -110,8 +110,8 @@ def reset(n_hospitals: int) -> list[str]:
                 lon=106.60 + rng.random() * 0.2,
                 actor="bench",
             )
-            counts = [service.BedCounts(t, 40, rng.randint(0, 30), 0) for t in BED_TYPES]
-            service.update_beds(s, hospital_id=h.id, counts=counts, as_of=now, actor="bench")
+            counts = [beds.BedCounts(t, 40, rng.randint(0, 30), 0) for t in BED_TYPES]
+            beds.update_beds(s, hospital_id=h.id, counts=counts, as_of=now, actor="bench")
             ids.append(h.id)
     return ids
 
@@ -218,16 +218,17 @@ def start_api() -> tuple[subprocess.Popen[bytes], str]:
 
 
 def create_requests(n: int, tag: str, rng: random.Random) -> list[str]:
-    from dispatch import service
+    from dispatch import transfers
+    from dispatch.vocab import Urgency
     from kernel.db import unit_of_work
 
     with unit_of_work() as s:
         return [
-            service.create_transfer_request(
+            transfers.create_transfer_request(
                 s,
                 patient_ref=f"{tag}-{i}",
                 bed_type=rng.choice(BED_TYPES),
-                urgency=rng.choice(("emergency", "urgent", "routine")),
+                urgency=rng.choice(list(Urgency)),
                 pickup_lat=10.70 + rng.random() * 0.2,
                 pickup_lon=106.60 + rng.random() * 0.2,
                 requested_by="bench",

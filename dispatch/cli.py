@@ -11,8 +11,9 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from dispatch import service
+from dispatch import hospitals
 from dispatch.models import Hospital
+from dispatch.vocab import FacilityStatus
 from kernel.errors import DomainError, InvalidInput
 
 COLUMNS = ("name", "tier", "district", "ward", "lat", "lon", "capabilities", "status", "contacts")
@@ -39,7 +40,7 @@ def import_hospitals(
             raise DomainError(f"line {line}: tier, lat and lon must be numbers ({exc})") from None
         caps = [c.strip() for c in (row.get("capabilities") or "").split(";") if c.strip()]
         try:
-            service.create_hospital(
+            hospitals.create_hospital(
                 session,
                 name=name,
                 tier=tier,
@@ -48,7 +49,7 @@ def import_hospitals(
                 district=(row.get("district") or "").strip(),
                 ward=(row.get("ward") or "").strip(),
                 capabilities=caps,
-                status=(row.get("status") or "open").strip() or "open",
+                status=(row.get("status") or "").strip() or FacilityStatus.OPEN,
                 contacts=(row.get("contacts") or "").strip(),
                 actor=actor,
             )

@@ -8,8 +8,9 @@ from pathlib import Path
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from dispatch import cli, service
+from dispatch import ambulances, beds, cli
 from dispatch.models import AmbulanceTeam, Hospital
+from dispatch.vocab import BedType, Capability
 from kernel import accounts
 from kernel.accounts import User
 from kernel.db import utcnow
@@ -22,13 +23,13 @@ DEMO_PASSWORD = "hotline1022"
 # (total, occupied, out of service) per bed type, by tier; the ICU centre gets ECMO.
 POOLS = {
     3: {
-        "general": (120, 96, 4),
-        "oxygen": (80, 71, 2),
-        "icu": (24, 22, 0),
-        "ventilator": (12, 11, 0),
-        "ecmo": (3, 2, 0),
+        BedType.GENERAL: (120, 96, 4),
+        BedType.OXYGEN: (80, 71, 2),
+        BedType.ICU: (24, 22, 0),
+        BedType.VENTILATOR: (12, 11, 0),
+        BedType.ECMO: (3, 2, 0),
     },
-    2: {"general": (200, 150, 10), "oxygen": (60, 57, 1), "icu": (6, 5, 0)},
+    2: {BedType.GENERAL: (200, 150, 10), BedType.OXYGEN: (60, 57, 1), BedType.ICU: (6, 5, 0)},
 }
 AMBULANCES = [
     ("115 Quận 1", 10.7769, 106.7009),
@@ -48,13 +49,13 @@ def seed_demo(session: Session) -> list[str]:
     for h in hospitals:
         pools = POOLS[3 if h.tier == 3 else 2]
         counts = [
-            service.BedCounts(bed_type, total, occ, oos)
+            beds.BedCounts(bed_type, total, occ, oos)
             for bed_type, (total, occ, oos) in pools.items()
-            if bed_type != "ecmo" or "ecmo" in h.capabilities
+            if bed_type != BedType.ECMO or Capability.ECMO in h.capabilities
         ]
         try:
             with session.begin_nested():
-                service.update_beds(
+                beds.update_beds(
                     session,
                     hospital_id=h.id,
                     counts=counts,
@@ -65,7 +66,9 @@ def seed_demo(session: Session) -> list[str]:
             pass  # counts already newer than the demo's: leave the hospital's own
     for name, lat, lon in AMBULANCES:
         if session.scalar(select(AmbulanceTeam.id).where(AmbulanceTeam.name == name)) is None:
-            service.create_ambulance(session, name=name, base_lat=lat, base_lon=lon, actor="demo")
+            ambulances.create_ambulance(
+                session, name=name, base_lat=lat, base_lon=lon, actor="demo"
+            )
     if session.scalar(select(User.id).where(User.username == HOSPITAL_LOGIN)) is None:
         accounts.create_user(
             session,

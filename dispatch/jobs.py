@@ -7,81 +7,72 @@ state change underneath is a conditional UPDATE.
 from __future__ import annotations
 
 import logging
-import os
-import time
 from datetime import timedelta
 
-from rq import Queue
 from sqlalchemy.exc import IntegrityError, OperationalError
 from sqlalchemy.orm.exc import StaleDataError
 
-from dispatch import service
+from dispatch import holds, matching
+from dispatch.enqueue import MAINTENANCE_QUEUE, enqueue_match, enqueue_waiting_pass, queue
+from dispatch.vocab import TransferStatus
 from kernel.db import reset_engine, unit_of_work
 from kernel.errors import Conflict
-from kernel.redisconn import get_redis, get_redis_bytes
+from kernel.redisconn import get_redis
 
 log = logging.getLogger(__name__)
 
-DISPATCH_QUEUE = "dispatch"
-MAINTENANCE_QUEUE = "maintenance"
 # A request still `requested`/`matching` this long after its last change lost its worker.
 STUCK_AFTER_S = 30.0
 MAINTENANCE_EVERY_S = 5.0
 _LEASE_KEY = "dispatch:maintenance:scheduled"
+CLAIMED = "claimed"
+# What a worker loses to another worker or an operator who moved the request first.
+RACED = (Conflict, IntegrityError, StaleDataError)
 
 
-def _queue(name: str) -> Queue:
-    return Queue(name, connection=get_redis_bytes())
+def claim_request(request_id: str) -> str:
+    """Mark the request as being matched, after releasing due holds (their beds may be the ones
+    it needs); committed on its own so a worker killed after this leaves it where the sweep looks.
+    """
+    try:
+        with unit_of_work() as session:
+            holds.expire_due_holds(session)
+            if not matching.claim_for_matching(session, request_id):
+                return "skipped"
+    except RACED:
+        return "raced"
+    return CLAIMED
 
 
-def enqueue_match(request_id: str) -> None:
-    _queue(DISPATCH_QUEUE).enqueue(match_request, request_id, job_timeout=120, result_ttl=60)
-
-
-def enqueue_waiting_pass(bed_type: str) -> None:
-    _queue(DISPATCH_QUEUE).enqueue(match_waiting, bed_type, job_timeout=300, result_ttl=60)
-
-
-def _fault_pause() -> None:
-    # Fault injection for the crash test: a worker paused here has claimed the request but not
-    # yet held a bed, which is exactly where a SIGKILL must not lose it.
-    pause = float(os.environ.get("DISPATCH_FAULT_PAUSE_AFTER_CLAIM_S", "0") or 0)
-    if pause > 0:
-        time.sleep(pause)
+def match_claimed(request_id: str) -> str:
+    """Find and hold the earliest bed for a claimed request, or queue it."""
+    try:
+        with unit_of_work() as session:
+            return matching.match(session, request_id)
+    except RACED:
+        # Nothing is lost: the request is in whatever state the winner left it, and the sweep
+        # catches one left `matching`.
+        return "raced"
 
 
 def match_request(request_id: str) -> str:
     """Match one transfer request: claim it, then find and hold the earliest bed."""
     ensure_maintenance_scheduled()
-    try:
-        with unit_of_work() as session:
-            # Due holds are released first (their beds may be the ones this request needs).
-            service.expire_due_holds(session)
-            if not service.claim_for_matching(session, request_id):
-                return "skipped"
-    except (Conflict, IntegrityError, StaleDataError):
-        return "raced"
-    _fault_pause()
-    try:
-        with unit_of_work() as session:
-            return service.match(session, request_id)
-    except (Conflict, IntegrityError, StaleDataError):
-        # Another worker or an operator moved this request first; nothing is lost: the request
-        # is in whatever state they left it, and the sweep catches one left `matching`.
-        return "raced"
+    claimed = claim_request(request_id)
+    return match_claimed(request_id) if claimed == CLAIMED else claimed
 
 
 def match_waiting(bed_type: str) -> int:
     """Offer freed beds to the waiting queue of a bed type, most urgent and longest waiting first."""
     with unit_of_work() as session:
-        queue = service.waiting_queue(session, bed_type)
+        waiting = matching.waiting_queue(session, bed_type)
     placed = 0
-    for request_id in queue:
+    for request_id in waiting:
         try:
             with unit_of_work() as session:
-                if service.match(session, request_id) == "held":
+                if matching.match(session, request_id) == TransferStatus.HELD:
                     placed += 1
-        except (Conflict, IntegrityError, StaleDataError):
+        except RACED:
             continue
     return placed
 
@@ -91,10 +82,10 @@ def maintain(*, stuck_after_s: float = STUCK_AFTER_S, reschedule: bool = True) -
     summary = {"expired": 0, "requeued": 0, "waiting_passes": 0}
     try:
         with unit_of_work() as session:
-            summary["expired"] = service.expire_due_holds(session)
+            summary["expired"] = holds.expire_due_holds(session)
         with unit_of_work() as session:
-            stuck = service.requests_stuck(session, older_than_s=stuck_after_s)
-            bed_types = service.bed_types_waiting(session)
+            stuck = matching.requests_stuck(session, older_than_s=stuck_after_s)
+            bed_types = matching.bed_types_waiting(session)
         for request_id in stuck:
             enqueue_match(request_id)
         summary["requeued"] = len(stuck)
@@ -114,7 +105,7 @@ def ensure_maintenance_scheduled() -> None:
     """Keep one maintenance run scheduled; a lease key stops duplicates, its expiry heals loss."""
     r = get_redis()
     if r.set(_LEASE_KEY, "1", nx=True, ex=int(MAINTENANCE_EVERY_S * 4)):
-        _queue(MAINTENANCE_QUEUE).enqueue_in(
+        queue(MAINTENANCE_QUEUE).enqueue_in(
             timedelta(seconds=MAINTENANCE_EVERY_S), maintain, result_ttl=60
         )
 

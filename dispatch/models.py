@@ -18,19 +18,15 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import Mapped, mapped_column
 
-from kernel.db import ID, Base, new_id, utcnow
-
-BED_TYPES = ("general", "oxygen", "icu", "ventilator", "ecmo", "paediatric", "obstetric")
-CAPABILITIES = ("oxygen", "icu", "ventilator", "ecmo", "paediatric", "obstetric")
-FACILITY_STATUSES = ("open", "advisory", "full", "closed")
-URGENCIES = ("emergency", "urgent", "routine")
-URGENCY_RANK = {"emergency": 0, "urgent": 1, "routine": 2}
-
-# A request in one of these states still needs a bed found for it.
-UNMATCHED = ("requested", "matching", "refused", "waiting_for_bed")
-# A live request blocks another request for the same patient.
-LIVE = (*UNMATCHED, "held", "accepted", "in_transit")
-TERMINAL = ("admitted", "cancelled")
+from dispatch.vocab import (
+    AmbulanceStatus,
+    BedType,
+    FacilityStatus,
+    HoldOutcome,
+    TransferStatus,
+    Urgency,
+)
+from kernel.db import ID, Base, new_id, one_of, utcnow
 
 
 class Hospital(Base):
@@ -44,7 +40,7 @@ class Hospital(Base):
     lat: Mapped[float] = mapped_column(Float)
     lon: Mapped[float] = mapped_column(Float)
     capabilities: Mapped[list[str]] = mapped_column(JSON, default=list)
-    status: Mapped[str] = mapped_column(String(16), default="open")
+    status: Mapped[str] = mapped_column(String(16), default=FacilityStatus.OPEN)
     status_reason: Mapped[str] = mapped_column(String(300), default="")
     status_until: Mapped[datetime | None]
     contacts: Mapped[str] = mapped_column(String(300), default="")
@@ -53,6 +49,7 @@ class Hospital(Base):
     __table_args__ = (
         CheckConstraint("tier IN (1, 2, 3)", name="tier_level"),
         CheckConstraint("lat BETWEEN -90 AND 90 AND lon BETWEEN -180 AND 180", name="location"),
+        one_of("status", FacilityStatus),
     )
 
 
@@ -82,6 +79,7 @@ class BedPool(Base):
             name="non_negative",
         ),
         CheckConstraint("occupied + out_of_service + held <= total", name="within_total"),
+        one_of("bed_type", BedType),
         Index("ix_bed_pools_type", "bed_type"),
     )
 
@@ -108,7 +106,10 @@ class BedUpdate(Base):
     received_at: Mapped[datetime] = mapped_column(default=utcnow)
     sent_by: Mapped[str] = mapped_column(String(64))
 
-    __table_args__ = (Index("ix_bed_updates_pool", "pool_id", "as_of"),)
+    __table_args__ = (
+        Index("ix_bed_updates_pool", "pool_id", "as_of"),
+        one_of("bed_type", BedType),
+    )
 
 
 class TransferRequest(Base):
@@ -125,7 +126,7 @@ class TransferRequest(Base):
     pickup_lat: Mapped[float] = mapped_column(Float)
     pickup_lon: Mapped[float] = mapped_column(Float)
     note: Mapped[str] = mapped_column(Text, default="")
-    status: Mapped[str] = mapped_column(String(20), default="requested")
+    status: Mapped[str] = mapped_column(String(20), default=TransferStatus.REQUESTED)
     hospital_id: Mapped[str | None] = mapped_column(ForeignKey("hospitals.id"))
     ambulance_id: Mapped[str | None] = mapped_column(ID)
     candidates: Mapped[list[dict[str, Any]]] = mapped_column(JSON, default=list)
@@ -140,7 +141,9 @@ class TransferRequest(Base):
 
     __table_args__ = (
         Index("ix_transfer_requests_status", "status", "bed_type", "urgency_rank", "requested_at"),
-        CheckConstraint("urgency IN ('emergency', 'urgent', 'routine')", name="urgency_known"),
+        one_of("status", TransferStatus),
+        one_of("bed_type", BedType),
+        one_of("urgency", Urgency),
     )
     __mapper_args__ = {"version_id_col": version}  # noqa: RUF012
 
@@ -156,7 +159,10 @@ class TransferHistory(Base):
     actor: Mapped[str | None] = mapped_column(String(64))
     data: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
 
-    __table_args__ = (Index("ix_transfer_history_request", "request_id", "id"),)
+    __table_args__ = (
+        Index("ix_transfer_history_request", "request_id", "id"),
+        one_of("status", TransferStatus),
+    )
 
 
 class BedHold(Base):
@@ -174,13 +180,13 @@ class BedHold(Base):
     expires_at: Mapped[datetime]
     accepted_at: Mapped[datetime | None]
     released_at: Mapped[datetime | None]
-    # held, accepted, admitted, expired, refused, cancelled, overridden
-    outcome: Mapped[str] = mapped_column(String(16), default="held")
+    outcome: Mapped[str] = mapped_column(String(16), default=HoldOutcome.HELD)
     held_by: Mapped[str] = mapped_column(String(64))
 
     __table_args__ = (
         Index("ix_bed_holds_due", "released_at", "accepted_at", "expires_at"),
         Index("ix_bed_holds_request", "request_id"),
+        one_of("outcome", HoldOutcome),
     )
 
 
@@ -191,7 +197,7 @@ class AmbulanceTeam(Base):
     name: Mapped[str] = mapped_column(String(100), unique=True)
     base_lat: Mapped[float] = mapped_column(Float)
     base_lon: Mapped[float] = mapped_column(Float)
-    status: Mapped[str] = mapped_column(String(8), default="free")
+    status: Mapped[str] = mapped_column(String(8), default=AmbulanceStatus.FREE)
     request_id: Mapped[str | None] = mapped_column(ID)
 
-    __table_args__ = (CheckConstraint("status IN ('free', 'busy')", name="status_known"),)
+    __table_args__ = (one_of("status", AmbulanceStatus),)

@@ -2,15 +2,18 @@
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends
+from sqlalchemy.orm import Session
 
-from dispatch import schemas, service
-from dispatch.models import Hospital
+from dispatch import access, ambulances, beds, handover, holds, hospitals, schemas, transfers
+from dispatch.models import BedPool, Hospital
+from dispatch.vocab import BedType, TransferStatus
 from kernel.accounts import Principal, Role
+from kernel.db import utcnow
 from kernel.deps import CurrentPrincipal, SessionDep, require_roles
-from kernel.errors import Forbidden
 
 router = APIRouter(prefix="/api/v1", tags=["dispatch"])
 
@@ -35,7 +38,7 @@ def _expire_due(session: SessionDep) -> None:
     # Holds expire by timestamp: any read releases the ones past due, so an expired hold is
     # never shown or counted as held, even when no worker is running. Committed on its own so a
     # refused request (a late accept, say) does not roll the expiry back.
-    if service.expire_due_holds(session):
+    if holds.expire_due_holds(session):
         session.commit()
 
 
@@ -43,7 +46,7 @@ ExpireDue = Depends(_expire_due)
 
 
 def valid_hospital(session: SessionDep, hospital_id: str) -> Hospital:
-    return service.get_hospital(session, hospital_id)
+    return hospitals.get_hospital(session, hospital_id)
 
 
 HospitalDep = Annotated[Hospital, Depends(valid_hospital)]
@@ -53,6 +56,31 @@ def _hospital_out(h: Hospital) -> schemas.HospitalOut:
     return schemas.HospitalOut.model_validate(h, from_attributes=True)
 
 
+def _pool_out(pool: BedPool, now: datetime) -> schemas.PoolOut:
+    return schemas.PoolOut(
+        bed_type=BedType(pool.bed_type),
+        total=pool.total,
+        occupied=pool.occupied,
+        out_of_service=pool.out_of_service,
+        held=pool.held,
+        available=pool.available,
+        expected_discharges=pool.expected_discharges,
+        next_discharge_at=pool.next_discharge_at,
+        as_of=pool.as_of,
+        stale=beds.is_stale(pool, now),
+        updated_by=pool.updated_by,
+    )
+
+
+def _beds_out(session: Session, hospital: Hospital) -> schemas.HospitalBedsOut:
+    now = utcnow()
+    return schemas.HospitalBedsOut(
+        hospital_id=hospital.id,
+        hospital_name=hospital.name,
+        pools=[_pool_out(p, now) for p in beds.hospital_pools(session, hospital.id)],
+    )
+
+
 # --------------------------------------------------------------------------- hospitals
 
 
@@ -60,21 +88,18 @@ def _hospital_out(h: Hospital) -> schemas.HospitalOut:
 def create_hospital(
     session: SessionDep, admin: AdminDep, body: schemas.HospitalIn
 ) -> schemas.IdOut:
-    hospital = service.create_hospital(session, **body.model_dump(), actor=admin.actor)
+    hospital = hospitals.create_hospital(session, **body.model_dump(), actor=admin.actor)
     return schemas.IdOut(id=hospital.id)
 
 
 @router.get("/hospitals", response_model=list[schemas.HospitalOut])
 def list_hospitals(session: SessionDep, principal: CurrentPrincipal) -> list[schemas.HospitalOut]:
-    hospitals = service.list_hospitals(session)
-    if principal.role is Role.HOSPITAL:
-        hospitals = [h for h in hospitals if h.id == principal.hospital_id]
-    return [_hospital_out(h) for h in hospitals]
+    return [_hospital_out(h) for h in access.hospitals_for(session, principal)]
 
 
 @router.get("/hospitals/{hospital_id}", response_model=schemas.HospitalOut, responses=SCOPED)
 def get_hospital(principal: CurrentPrincipal, hospital: HospitalDep) -> schemas.HospitalOut:
-    service.ensure_hospital_access(principal, hospital.id)
+    access.ensure_hospital_access(principal, hospital.id)
     return _hospital_out(hospital)
 
 
@@ -85,8 +110,8 @@ def set_status(
     hospital: HospitalDep,
     body: schemas.HospitalStatusIn,
 ) -> schemas.HospitalOut:
-    service.ensure_hospital_access(principal, hospital.id)
-    updated = service.set_facility_status(
+    access.ensure_hospital_access(principal, hospital.id)
+    updated = hospitals.set_facility_status(
         session,
         hospital_id=hospital.id,
         status=body.status,
@@ -106,21 +131,12 @@ def set_status(
 def get_beds(
     session: SessionDep, principal: CurrentPrincipal, hospital: HospitalDep
 ) -> schemas.HospitalBedsOut:
-    service.ensure_hospital_access(principal, hospital.id)
-    pools = service.hospital_beds(session, hospital.id)
-    return schemas.HospitalBedsOut(
-        hospital_id=hospital.id,
-        hospital_name=hospital.name,
-        pools=[schemas.PoolOut(**p) for p in pools],
-    )
+    access.ensure_hospital_access(principal, hospital.id)
+    return _beds_out(session, hospital)
 
 
 def _bed_writer(principal: CurrentPrincipal, hospital_id: str) -> Principal:
-    if principal.role not in (Role.HOSPITAL, Role.ADMIN):
-        raise Forbidden(
-            "only the hospital (staff or API key) updates its beds", code="role_required"
-        )
-    service.ensure_hospital_access(principal, hospital_id)
+    access.ensure_bed_writer(principal, hospital_id)
     return principal
 
 
@@ -139,18 +155,11 @@ def put_beds(
     bed_type: str,
     body: schemas.BedCountsIn,
 ) -> schemas.PoolOut:
-    counts = service.BedCounts(
-        bed_type=bed_type,
-        total=body.total,
-        occupied=body.occupied,
-        out_of_service=body.out_of_service,
-        expected_discharges=body.expected_discharges,
-        next_discharge_at=body.next_discharge_at,
-    )
-    (pool,) = service.update_beds(
+    counts = beds.BedCounts(bed_type=bed_type, **body.model_dump(exclude={"as_of"}))
+    (pool,) = beds.update_beds(
         session, hospital_id=hospital.id, counts=[counts], as_of=body.as_of, actor=principal.actor
     )
-    return schemas.PoolOut(**service.pool_view(pool, service.utcnow()))
+    return _pool_out(pool, utcnow())
 
 
 @router.put(
@@ -161,8 +170,8 @@ def put_beds(
 def put_beds_bulk(
     session: SessionDep, principal: BedWriterDep, hospital: HospitalDep, body: schemas.BulkBedsIn
 ) -> schemas.HospitalBedsOut:
-    counts = [service.BedCounts(**p.model_dump()) for p in body.pools]
-    service.update_beds(
+    counts = [beds.BedCounts(**p.model_dump()) for p in body.pools]
+    beds.update_beds(
         session,
         hospital_id=hospital.id,
         counts=counts,
@@ -170,11 +179,7 @@ def put_beds_bulk(
         actor=principal.actor,
         field_prefix=True,
     )
-    return schemas.HospitalBedsOut(
-        hospital_id=hospital.id,
-        hospital_name=hospital.name,
-        pools=[schemas.PoolOut(**p) for p in service.hospital_beds(session, hospital.id)],
-    )
+    return _beds_out(session, hospital)
 
 
 @router.get(
@@ -186,11 +191,9 @@ def put_beds_bulk(
 def incoming_transfers(
     session: SessionDep, principal: CurrentPrincipal, hospital: HospitalDep
 ) -> list[dict[str, Any]]:
-    service.ensure_hospital_access(principal, hospital.id)
-    if principal.role not in (Role.HOSPITAL, Role.DISPATCHER, Role.SUPERVISOR, Role.ADMIN):
-        raise Forbidden("hospital, dispatch and supervisors only", code="role_required")
-    reqs = service.list_transfers(session, hospital_id=hospital.id)
-    return [service.transfer_view(session, r, history=False) for r in reqs]
+    access.ensure_incoming_reader(principal, hospital.id)
+    reqs = transfers.list_transfers(session, hospital_id=hospital.id)
+    return [transfers.transfer_view(session, r, history=False) for r in reqs]
 
 
 # --------------------------------------------------------------------------- transfers
@@ -202,7 +205,7 @@ def incoming_transfers(
 def create_transfer(
     session: SessionDep, principal: RequesterDep, body: schemas.TransferIn
 ) -> schemas.TransferCreated:
-    req = service.create_transfer_request(
+    req = transfers.create_transfer_request(
         session,
         patient_ref=body.patient_ref,
         bed_type=body.bed_type,
@@ -212,13 +215,14 @@ def create_transfer(
         requested_by=principal.actor,
         note=body.note,
     )
-    return schemas.TransferCreated(id=req.id, status=req.status)
+    return schemas.TransferCreated(id=req.id, status=TransferStatus(req.status))
 
 
 @router.get("/transfers", response_model=list[schemas.TransferOut], dependencies=[ExpireDue])
 def board(session: SessionDep, _: BoardDep) -> list[dict[str, Any]]:
     return [
-        service.transfer_view(session, r, history=False) for r in service.list_transfers(session)
+        transfers.transfer_view(session, r, history=False)
+        for r in transfers.list_transfers(session)
     ]
 
 
@@ -231,13 +235,9 @@ def board(session: SessionDep, _: BoardDep) -> list[dict[str, Any]]:
 def get_transfer(
     session: SessionDep, principal: CurrentPrincipal, transfer_id: str
 ) -> dict[str, Any]:
-    req = service.get_transfer(session, transfer_id)
-    if principal.role is Role.HOSPITAL:
-        # A hospital sees the requests sent to it, nothing else.
-        if req.hospital_id is None:
-            raise Forbidden("this request is not addressed to your hospital", code="other_hospital")
-        service.ensure_hospital_access(principal, req.hospital_id)
-    return service.transfer_view(session, req)
+    req = transfers.get_transfer(session, transfer_id)
+    access.ensure_transfer_access(principal, req)
+    return transfers.transfer_view(session, req)
 
 
 @router.post(
@@ -247,8 +247,8 @@ def get_transfer(
     dependencies=[ExpireDue],
 )
 def accept(session: SessionDep, principal: HospitalSideDep, transfer_id: str) -> dict[str, Any]:
-    req = service.accept(session, request_id=transfer_id, principal=principal)
-    return service.transfer_view(session, req)
+    req = handover.accept(session, request_id=transfer_id, principal=principal)
+    return transfers.transfer_view(session, req)
 
 
 @router.post(
@@ -263,10 +263,10 @@ def refuse(
     transfer_id: str,
     body: schemas.ReasonIn | None = None,
 ) -> dict[str, Any]:
-    req = service.refuse(
+    req = handover.refuse(
         session, request_id=transfer_id, principal=principal, reason=body.reason if body else ""
     )
-    return service.transfer_view(session, req)
+    return transfers.transfer_view(session, req)
 
 
 @router.post(
@@ -276,8 +276,8 @@ def refuse(
     dependencies=[ExpireDue],
 )
 def admit(session: SessionDep, principal: HospitalSideDep, transfer_id: str) -> dict[str, Any]:
-    req = service.admit(session, request_id=transfer_id, principal=principal)
-    return service.transfer_view(session, req)
+    req = handover.admit(session, request_id=transfer_id, principal=principal)
+    return transfers.transfer_view(session, req)
 
 
 @router.post(
@@ -291,10 +291,10 @@ def cancel(
     transfer_id: str,
     body: schemas.ReasonIn | None = None,
 ) -> dict[str, Any]:
-    req = service.cancel(
+    req = handover.cancel(
         session, request_id=transfer_id, actor=principal.actor, reason=body.reason if body else ""
     )
-    return service.transfer_view(session, req)
+    return transfers.transfer_view(session, req)
 
 
 @router.post(
@@ -306,10 +306,10 @@ def cancel(
 def override(
     session: SessionDep, principal: DispatcherDep, transfer_id: str, body: schemas.OverrideIn
 ) -> dict[str, Any]:
-    req = service.override(
+    req = handover.override(
         session, request_id=transfer_id, hospital_id=body.hospital_id, actor=principal.actor
     )
-    return service.transfer_view(session, req)
+    return transfers.transfer_view(session, req)
 
 
 @router.post(
@@ -324,13 +324,13 @@ def assign_transport(
     transfer_id: str,
     body: schemas.TransportIn | None = None,
 ) -> dict[str, Any]:
-    req = service.assign_transport(
+    req = ambulances.assign_transport(
         session,
         request_id=transfer_id,
         actor=principal.actor,
         ambulance_id=body.ambulance_id if body else None,
     )
-    return service.transfer_view(session, req)
+    return transfers.transfer_view(session, req)
 
 
 # --------------------------------------------------------------------------- ambulances
@@ -340,7 +340,7 @@ def assign_transport(
 def create_ambulance(
     session: SessionDep, principal: DispatcherDep, body: schemas.AmbulanceIn
 ) -> schemas.AmbulanceOut:
-    team = service.create_ambulance(session, **body.model_dump(), actor=principal.actor)
+    team = ambulances.create_ambulance(session, **body.model_dump(), actor=principal.actor)
     return schemas.AmbulanceOut.model_validate(team, from_attributes=True)
 
 
@@ -348,5 +348,5 @@ def create_ambulance(
 def list_ambulances(session: SessionDep, _: BoardDep) -> list[schemas.AmbulanceOut]:
     return [
         schemas.AmbulanceOut.model_validate(t, from_attributes=True)
-        for t in service.list_ambulances(session)
+        for t in ambulances.list_ambulances(session)
     ]

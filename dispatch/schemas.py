@@ -3,12 +3,18 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any, Literal
+from typing import Any
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 
-Urgency = Literal["emergency", "urgent", "routine"]
-FacilityStatus = Literal["open", "advisory", "full", "closed"]
+from dispatch.vocab import (
+    AmbulanceStatus,
+    BedType,
+    Capability,
+    FacilityStatus,
+    TransferStatus,
+    Urgency,
+)
 
 
 class Strict(BaseModel):
@@ -22,8 +28,9 @@ class HospitalIn(Strict):
     ward: str = Field(default="", max_length=100)
     lat: float = Field(ge=-90, le=90)
     lon: float = Field(ge=-180, le=180)
+    # Checked by the rules (a 422 naming the field), as are the bed types below.
     capabilities: list[str] = Field(default_factory=list)
-    status: FacilityStatus = "open"
+    status: FacilityStatus = FacilityStatus.OPEN
     contacts: str = Field(default="", max_length=300)
 
 
@@ -41,8 +48,8 @@ class HospitalOut(BaseModel):
     ward: str
     lat: float
     lon: float
-    capabilities: list[str]
-    status: str
+    capabilities: list[Capability]
+    status: FacilityStatus
     status_reason: str
     status_until: datetime | None
     contacts: str
@@ -76,7 +83,7 @@ class BulkBedsIn(Strict):
 
 
 class PoolOut(BaseModel):
-    bed_type: str
+    bed_type: BedType
     total: int
     occupied: int
     out_of_service: int
@@ -110,28 +117,42 @@ class TransferIn(Strict):
 
 class TransferCreated(BaseModel):
     id: str
-    status: str
+    status: TransferStatus
+
+
+class AmbulanceRef(BaseModel):
+    id: str
+    name: str
+
+
+class TransferStepOut(BaseModel):
+    at: datetime
+    kind: str
+    status: TransferStatus
+    actor: str | None
+    data: dict[str, Any]
 
 
 class TransferOut(BaseModel):
     id: str
     patient_ref: str
-    bed_type: str
-    urgency: str
-    status: str
-    pickup: dict[str, float]
+    bed_type: BedType
+    urgency: Urgency
+    status: TransferStatus
+    pickup: Pickup
     note: str
     hospital_id: str | None
     hospital_name: str | None
     hold_expires_at: datetime | None
     hold_accepted_at: datetime | None
-    ambulance: dict[str, str] | None
+    ambulance: AmbulanceRef | None
+    # The ranked hospitals as stored when the request was last matched (see matching.Candidate).
     candidates: list[dict[str, Any]]
     excluded_hospital_ids: list[str]
     requested_by: str
     requested_at: datetime
     status_at: datetime
-    history: list[dict[str, Any]] | None = None
+    history: list[TransferStepOut] | None = None
 
 
 class ReasonIn(Strict):
@@ -157,5 +178,5 @@ class AmbulanceOut(BaseModel):
     name: str
     base_lat: float
     base_lon: float
-    status: str
+    status: AmbulanceStatus
     request_id: str | None

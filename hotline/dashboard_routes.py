@@ -17,8 +17,9 @@ from fastapi.responses import Response
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from dispatch import service as dispatch_service
-from dispatch.models import UNMATCHED, BedPool, Hospital, TransferHistory, TransferRequest
+from dispatch import beds as dispatch_beds
+from dispatch.models import TransferHistory, TransferRequest
+from dispatch.vocab import UNMATCHED
 from hotline import kpis
 from hotline.models import Branch, Call
 from hotline.supervision_routes import Window
@@ -101,21 +102,18 @@ def branch_cards(session: Session, r: Any, now: datetime) -> list[dict[str, Any]
 
 
 def beds_by_district(session: Session, now: datetime) -> list[dict[str, Any]]:
-    """Free beds by district and bed type; stale pools are counted apart, never as free."""
-    rows = session.execute(
-        select(BedPool, Hospital).join(Hospital, Hospital.id == BedPool.hospital_id)
-    ).all()
+    """Free beds by district and bed type (hospitals not closed); stale pools count apart, never as free."""
     cells: dict[tuple[str, str], dict[str, Any]] = defaultdict(
         lambda: {"available": 0, "total": 0, "pools": 0, "stale_pools": 0, "oldest_as_of": None}
     )
-    for pool, hospital in rows:
-        cell = cells[(hospital.district or "?", pool.bed_type)]
+    for pool in dispatch_beds.open_pools(session, now=now):
+        cell = cells[(pool.district or "?", pool.bed_type)]
         cell["pools"] += 1
         cell["total"] += pool.total
-        if dispatch_service.is_stale(pool, now) or hospital.status == "closed":
+        if pool.stale:
             cell["stale_pools"] += 1
         else:
-            cell["available"] += max(pool.available, 0)
+            cell["available"] += pool.available
         if pool.as_of and (cell["oldest_as_of"] is None or pool.as_of < cell["oldest_as_of"]):
             cell["oldest_as_of"] = pool.as_of
     out = []

@@ -510,7 +510,7 @@ def pickup_point(patient: Patient) -> tuple[float, float]:
 
 def _dispatch_service() -> Any | None:
     try:
-        from dispatch import service as dispatch_service
+        from dispatch import transfers as dispatch_service
     except ImportError:
         return None
     return dispatch_service if hasattr(dispatch_service, "create_transfer_request") else None

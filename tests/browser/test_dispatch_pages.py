@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from dispatch import jobs, service
+from dispatch import ambulances, jobs
 from kernel.db import unit_of_work
 from tests.browser.conftest import shot
 from tests.conftest import PASSWORD, LiveServer, make_user
@@ -27,8 +27,12 @@ def test_dispatcher_requests_hospital_accepts_and_admits(browser: Any) -> None:
     make_hospital("Bệnh viện Quận 7", lat=10.7387, lon=106.7216, beds={"icu": (6, 5)})
     make_user("dispatcher1", "dispatcher")
     with unit_of_work() as s:
-        service.create_ambulance(s, name="115 Quận 5", base_lat=10.755, base_lon=106.667, actor="t")
-        service.create_ambulance(s, name="115 Thủ Đức", base_lat=10.85, base_lon=106.77, actor="t")
+        ambulances.create_ambulance(
+            s, name="115 Quận 5", base_lat=10.755, base_lon=106.667, actor="t"
+        )
+        ambulances.create_ambulance(
+            s, name="115 Thủ Đức", base_lat=10.85, base_lon=106.77, actor="t"
+        )
     make_user("choray1", "hospital", hospital_id=cho_ray)
     live = LiveServer().start()
     try:

@@ -12,7 +12,8 @@ from typing import Any
 import pytest
 from sqlalchemy import select
 
-from dispatch import service
+from dispatch import hospitals, transfers
+from dispatch.beds import BedCounts, update_beds
 from dispatch.models import BedPool
 from kernel.db import unit_of_work
 from kernel.redisconn import redis_url
@@ -37,14 +38,14 @@ def make_hospital(
 ) -> str:
     """A hospital with pools {bed_type: (total, occupied)}; returns its id."""
     with unit_of_work() as s:
-        h = service.create_hospital(
+        h = hospitals.create_hospital(
             s, name=name, tier=3, lat=lat, lon=lon, capabilities=["icu", "oxygen"], actor="test"
         )
         if beds:
-            service.update_beds(
+            update_beds(
                 s,
                 hospital_id=h.id,
-                counts=[service.BedCounts(t, total, occ, 0) for t, (total, occ) in beds.items()],
+                counts=[BedCounts(t, total, occ, 0) for t, (total, occ) in beds.items()],
                 as_of=as_of or datetime.now(UTC),
                 actor="test",
             )
@@ -62,7 +63,7 @@ def pool(hospital_id: str, bed_type: str) -> BedPool:
 
 def new_request(patient: str, *, bed_type: str = "icu", urgency: str = "urgent") -> str:
     with unit_of_work() as s:
-        return service.create_transfer_request(
+        return transfers.create_transfer_request(
             s,
             patient_ref=patient,
             bed_type=bed_type,
@@ -75,31 +76,26 @@ def new_request(patient: str, *, bed_type: str = "icu", urgency: str = "urgent")
 
 def transfer(request_id: str) -> dict[str, Any]:
     with unit_of_work() as s:
-        return service.transfer_view(s, service.get_transfer(s, request_id))
+        return transfers.transfer_view(s, transfers.get_transfer(s, request_id))
 
 
-def worker_env(**extra: str) -> dict[str, str]:
-    env = {**os.environ, "REDIS_URL": redis_url(), **extra}
+def worker_env() -> dict[str, str]:
+    env = {**os.environ, "REDIS_URL": redis_url()}
     if get_settings().database_url:
         env["DATABASE_URL"] = get_settings().database_url or ""
     return env
 
 
-WORKER_CODE = (
-    "import dispatch.jobs, sys\n"  # imported before the fork, as `hotline worker` would
-    "from rq import Queue, Worker\n"
-    "from kernel.redisconn import get_redis_bytes\n"
-    "c = get_redis_bytes()\n"
-    "Worker([Queue(q, connection=c) for q in sys.argv[1].split(',')], connection=c)"
-    ".work(burst=True, logging_level='WARNING')\n"
-)
+def start_worker(
+    queues: str = "dispatch", *, stall_after_claim_s: float = 0
+) -> subprocess.Popen[bytes]:
+    """A real RQ worker (forking, like `hotline worker`) in its own process group.
 
-
-def start_worker(queues: str = "dispatch", **env: str) -> subprocess.Popen[bytes]:
-    """A real RQ worker (forking, like `hotline worker`) in its own process group."""
+    With stall_after_claim_s, it claims each request and then stalls before matching it.
+    """
     return subprocess.Popen(
-        [sys.executable, "-c", WORKER_CODE, queues],
-        env=worker_env(**env),
+        [sys.executable, "-m", "tests.dispatch.worker", queues, str(stall_after_claim_s)],
+        env=worker_env(),
         cwd=ROOT,
         start_new_session=True,
     )

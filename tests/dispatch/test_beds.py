@@ -6,8 +6,10 @@ from datetime import UTC, datetime, timedelta, timezone
 
 from sqlalchemy import func, select
 
+from dispatch.beds import open_pools
+from dispatch.hospitals import set_facility_status
 from dispatch.models import BedPool, BedUpdate
-from kernel.db import unit_of_work
+from kernel.db import unit_of_work, utcnow
 from kernel.events import Event
 from tests.dispatch.conftest import make_hospital, now_iso
 
@@ -165,3 +167,22 @@ def test_create_hospital_validation(client, staff):
         assert res.status_code == 422, (field, res.text)
         assert res.json()["detail"][0]["field"].startswith(field)
     assert client.post("/api/v1/hospitals", json=ok, headers=staff["disp"]).status_code == 403
+
+
+def test_open_pools_are_the_pools_of_hospitals_not_closed_with_their_staleness(staff, settings):
+    settings.bed_staleness_s = 3600
+    old = make_hospital("Old counts", beds={"oxygen": (10, 4)}, as_of=utcnow() - timedelta(hours=2))
+    closed = make_hospital("Closed", beds={"icu": (5, 0)})
+    with unit_of_work() as s:
+        set_facility_status(s, hospital_id=closed, status="closed", actor="t")
+    with unit_of_work() as s:
+        pools = {(p.hospital_id, p.bed_type): p for p in open_pools(s, now=utcnow())}
+    assert set(pools) == {(staff["a"], "icu"), (staff["b"], "icu"), (old, "oxygen")}
+    fresh, stale = pools[(staff["a"], "icu")], pools[(old, "oxygen")]
+    assert (fresh.hospital_name, fresh.total, fresh.available, fresh.stale) == (
+        "Bệnh viện Chợ Rẫy",
+        1,
+        1,
+        False,
+    )
+    assert (stale.total, stale.occupied, stale.available, stale.stale) == (10, 4, 6, True)

@@ -8,7 +8,7 @@ from datetime import UTC, datetime, timedelta
 from rq import Queue
 from sqlalchemy import select
 
-from dispatch import jobs, service
+from dispatch import beds, holds, jobs, transfers
 from dispatch.models import BedHold
 from kernel.db import unit_of_work
 from kernel.events import Event
@@ -87,10 +87,10 @@ def test_earliest_time_to_bed_wins_fresh_before_stale(settings):
     # Near (1 km) but full, with a discharge in 60 minutes.
     near_full = make_hospital("Near full", lat=10.785, lon=106.7009, beds={"icu": (5, 5)})
     with unit_of_work() as s:
-        service.update_beds(
+        beds.update_beds(
             s,
             hospital_id=near_full,
-            counts=[service.BedCounts("icu", 5, 5, 0, 1, now + timedelta(minutes=60))],
+            counts=[beds.BedCounts("icu", 5, 5, 0, 1, now + timedelta(minutes=60))],
             as_of=now + timedelta(seconds=1),
             actor="t",
         )
@@ -219,7 +219,7 @@ def test_accept_after_expiry_is_refused(client, staff, settings):
     rid = new_request("p-late")
     jobs.match_request(rid)
     with unit_of_work() as s:
-        hold = service.live_hold(s, rid)
+        hold = holds.live_hold(s, rid)
         assert hold is not None
         hold.expires_at = datetime.now(UTC) - timedelta(seconds=1)
     res = client.post(f"/api/v1/transfers/{rid}/accept", headers=staff["staff_a"])
@@ -262,7 +262,7 @@ def test_service_function_for_other_domains_enqueues_only_after_commit(staff):
     q = Queue("dispatch", connection=get_redis_bytes())
     try:
         with unit_of_work() as s:
-            service.create_transfer_request(
+            transfers.create_transfer_request(
                 s,
                 patient_ref="p-rb",
                 bed_type="icu",
@@ -276,7 +276,7 @@ def test_service_function_for_other_domains_enqueues_only_after_commit(staff):
         pass
     assert q.count == 0
     with unit_of_work() as s:
-        req = service.create_transfer_request(
+        req = transfers.create_transfer_request(
             s,
             patient_ref="p-rb",
             bed_type="icu",

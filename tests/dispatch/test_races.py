@@ -11,7 +11,7 @@ from datetime import UTC, datetime
 from rq import Queue
 from sqlalchemy import select
 
-from dispatch import jobs, service
+from dispatch import beds, jobs
 from dispatch.models import BedHold, BedPool, TransferRequest
 from kernel.db import unit_of_work
 from kernel.redisconn import get_redis_bytes
@@ -55,10 +55,10 @@ def next_in_line(request_ids: list[str]) -> str:
 
 def free_one_bed(hospital_id: str) -> None:
     with unit_of_work() as s:
-        service.update_beds(
+        beds.update_beds(
             s,
             hospital_id=hospital_id,
-            counts=[service.BedCounts("icu", 2, 0, 0)],
+            counts=[beds.BedCounts("icu", 2, 0, 0)],
             as_of=datetime.now(UTC),
             actor="test",
         )
@@ -118,7 +118,7 @@ def test_last_bed_race_across_threads_calling_the_job():
 def test_worker_killed_mid_match_loses_no_request_and_it_is_matched_once():
     hospital = make_hospital("Survivor", beds={"icu": (3, 0)})
     rid = new_request("p-kill", urgency="emergency")
-    worker = start_worker(DISPATCH_FAULT_PAUSE_AFTER_CLAIM_S="60")
+    worker = start_worker(stall_after_claim_s=60)
     deadline = time.monotonic() + 60
     while transfer(rid)["status"] != "matching":
         assert time.monotonic() < deadline, "the worker never claimed the request"

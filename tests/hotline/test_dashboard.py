@@ -62,26 +62,27 @@ def test_branch_cards_with_live_figures_and_sparkline(client: Any, sup: str) -> 
 
 
 def test_beds_by_district_mark_stale_pools(client: Any, sup: str) -> None:
-    from dispatch import service as dispatch_service
+    from dispatch import beds as dispatch_beds
+    from dispatch import hospitals
 
     with unit_of_work() as s:
-        fresh = dispatch_service.create_hospital(
+        fresh = hospitals.create_hospital(
             s, name="BV A", tier=3, lat=10.75, lon=106.66, district="Quận 5", actor="t"
         )
-        old = dispatch_service.create_hospital(
+        old = hospitals.create_hospital(
             s, name="BV B", tier=2, lat=10.75, lon=106.66, district="Quận 5", actor="t"
         )
-        dispatch_service.update_beds(
+        dispatch_beds.update_beds(
             s,
             hospital_id=fresh.id,
-            counts=[dispatch_service.BedCounts("oxygen", 50, 20, 5)],
+            counts=[dispatch_beds.BedCounts("oxygen", 50, 20, 5)],
             as_of=utcnow() - timedelta(minutes=5),
             actor="t",
         )
-        dispatch_service.update_beds(
+        dispatch_beds.update_beds(
             s,
             hospital_id=old.id,
-            counts=[dispatch_service.BedCounts("oxygen", 30, 0, 0)],
+            counts=[dispatch_beds.BedCounts("oxygen", 30, 0, 0)],
             as_of=utcnow() - timedelta(days=2),
             actor="t",
         )
@@ -94,10 +95,10 @@ def test_beds_by_district_mark_stale_pools(client: Any, sup: str) -> None:
 
 
 def test_transfers_waiting_and_time_to_bed(client: Any, sup: str) -> None:
-    from dispatch import service as dispatch_service
+    from dispatch import transfers
 
     with unit_of_work() as s:
-        dispatch_service.create_transfer_request(
+        transfers.create_transfer_request(
             s,
             patient_ref="p-1",
             bed_type="icu",

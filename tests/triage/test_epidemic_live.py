@@ -36,7 +36,7 @@ CALM: dict[str, Any] = {
 
 def _setup_calm_city() -> None:
     """Areas, vaccination met, stations for > 500 per 10,000, 50 free beds and 20 ICU beds."""
-    from dispatch import service as dispatch_service
+    from dispatch import beds, hospitals
 
     with unit_of_work() as s:
         area_service.import_areas(s, area_service.read_areas_csv(AREAS))
@@ -50,15 +50,15 @@ def _setup_calm_city() -> None:
                 doctors=3,
                 home_patient_capacity=pop * 6 // 100,
             )
-        h = dispatch_service.create_hospital(
+        h = hospitals.create_hospital(
             s, name="BV Q5", tier=3, lat=10.75, lon=106.66, district="Quận 5", actor="t"
         )
-        dispatch_service.update_beds(
+        beds.update_beds(
             s,
             hospital_id=h.id,
             counts=[
-                dispatch_service.BedCounts("oxygen", 80, 30, 0),
-                dispatch_service.BedCounts("icu", 20, 20, 0),
+                beds.BedCounts("oxygen", 80, 30, 0),
+                beds.BedCounts("icu", 20, 20, 0),
             ],
             as_of=utcnow() - timedelta(minutes=1),
             actor="t",

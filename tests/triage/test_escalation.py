@@ -7,7 +7,7 @@ from typing import Any
 import pytest
 from sqlalchemy import select
 
-from dispatch import service as dispatch_service
+from dispatch import transfers as dispatch_transfers
 from kernel.db import unit_of_work
 from tests.triage.test_assessments import login, new_patient, sign
 from triage import jobs, service
@@ -24,7 +24,7 @@ def test_oxygen_transfer_creates_a_dispatch_request(client: Any, settings: Any) 
     assert tr["urgency"] == "urgent" and tr["dispatch_status"] == "requested"
     assert a["follow_up"] is None
     with unit_of_work() as session:
-        req = dispatch_service.get_transfer(session, tr["transfer_request_id"])
+        req = dispatch_transfers.get_transfer(session, tr["transfer_request_id"])
         assert (req.patient_ref, req.bed_type, req.urgency) == (p["id"], "oxygen", "urgent")
         assert (req.pickup_lat, req.pickup_lon) == (10.80, 106.65)
         assert "NEWS2" in req.note and a["id"] in req.note

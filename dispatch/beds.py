@@ -1,0 +1,257 @@
+"""Bed pools: counts a hospital sends (versioned, validated, all kept), what is free, and how stale.
+
+Counters on a pool move only through conditional UPDATEs, so two updates racing cannot let the
+older one win and no bed held for an incoming patient is ever counted away.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import or_, select, update
+from sqlalchemy.orm import Session
+
+from dispatch.enqueue import waiting_pass_after_commit
+from dispatch.hospitals import get_hospital
+from dispatch.models import BedPool, BedUpdate, Hospital
+from dispatch.vocab import BedType, FacilityStatus, word
+from kernel import events
+from kernel.db import insert_ignore, new_id, utcnow
+from kernel.errors import Conflict, InvalidInput
+from kernel.settings import get_settings
+
+# Clocks of hospital systems drift; an as_of further ahead than this is a typo, not a clock.
+MAX_CLOCK_SKEW = timedelta(minutes=5)
+MAX_COUNT = 100_000
+
+
+@dataclass
+class BedCounts:
+    bed_type: str
+    total: int
+    occupied: int
+    out_of_service: int
+    expected_discharges: int = 0
+    next_discharge_at: datetime | None = None
+
+    def figures(self) -> dict[str, Any]:
+        """The counts as the pool and the kept update store them."""
+        return {
+            "total": self.total,
+            "occupied": self.occupied,
+            "out_of_service": self.out_of_service,
+            "expected_discharges": self.expected_discharges,
+            "next_discharge_at": self.next_discharge_at,
+        }
+
+
+@dataclass(frozen=True)
+class OpenPool:
+    """A pool of a hospital that is not closed, as other domains read it (available is never < 0)."""
+
+    hospital_id: str
+    hospital_name: str
+    # The hospital's district as its record names it (e.g. "Quận 5"), not a code.
+    district: str
+    bed_type: BedType
+    total: int
+    occupied: int
+    out_of_service: int
+    held: int
+    available: int
+    as_of: datetime | None
+    stale: bool
+
+
+def counts_stale(as_of: datetime | None, now: datetime) -> bool:
+    """Counts never sent, or older than the staleness limit: shown, but never offered as free."""
+    return as_of is None or now - as_of > timedelta(seconds=get_settings().bed_staleness_s)
+
+
+def is_stale(pool: BedPool, now: datetime) -> bool:
+    return counts_stale(pool.as_of, now)
+
+
+def hospital_pools(session: Session, hospital_id: str) -> list[BedPool]:
+    """A hospital's pools in the order of the bed types."""
+    pools = session.scalars(select(BedPool).where(BedPool.hospital_id == hospital_id)).all()
+    order = list(BedType)
+    return sorted(pools, key=lambda p: order.index(BedType(p.bed_type)))
+
+
+def open_pools(session: Session, *, now: datetime) -> list[OpenPool]:
+    """Every pool of every hospital not closed, with its staleness at `now`."""
+    rows = session.execute(
+        select(BedPool, Hospital)
+        .join(Hospital, Hospital.id == BedPool.hospital_id)
+        .where(Hospital.status != FacilityStatus.CLOSED)
+        .order_by(Hospital.name, BedPool.bed_type)
+    ).all()
+    return [
+        OpenPool(
+            hospital_id=hospital.id,
+            hospital_name=hospital.name,
+            district=hospital.district,
+            bed_type=BedType(pool.bed_type),
+            total=pool.total,
+            occupied=pool.occupied,
+            out_of_service=pool.out_of_service,
+            held=pool.held,
+            available=max(pool.available, 0),
+            as_of=pool.as_of,
+            stale=counts_stale(pool.as_of, now),
+        )
+        for pool, hospital in rows
+    ]
+
+
+def _check_counts(c: BedCounts, prefix: str) -> None:
+    word(BedType, c.bed_type, f"{prefix}bed_type")
+    for name, value in (
+        ("total", c.total),
+        ("occupied", c.occupied),
+        ("out_of_service", c.out_of_service),
+        ("expected_discharges", c.expected_discharges),
+    ):
+        if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+            raise InvalidInput(f"{prefix}{name}", "must be a whole number, 0 or more")
+        if value > MAX_COUNT:
+            raise InvalidInput(f"{prefix}{name}", f"must be at most {MAX_COUNT}")
+    if c.occupied > c.total:
+        raise InvalidInput(f"{prefix}occupied", "must not exceed total")
+    if c.occupied + c.out_of_service > c.total:
+        raise InvalidInput(
+            f"{prefix}out_of_service", "occupied + out_of_service must not exceed total"
+        )
+    if c.next_discharge_at is not None and c.next_discharge_at.tzinfo is None:
+        raise InvalidInput(f"{prefix}next_discharge_at", "must carry a time zone")
+
+
+def _check_update(counts: list[BedCounts], as_of: datetime, now: datetime, pooled: bool) -> None:
+    if as_of.tzinfo is None:
+        raise InvalidInput("as_of", "must carry a time zone (e.g. 2021-08-01T08:00:00+07:00)")
+    if as_of - now > MAX_CLOCK_SKEW:
+        raise InvalidInput("as_of", "is in the future")
+    seen: set[str] = set()
+    for i, c in enumerate(counts):
+        prefix = f"pools.{i}." if pooled else ""
+        _check_counts(c, prefix)
+        if c.bed_type in seen:
+            raise InvalidInput(f"{prefix}bed_type", "appears twice")
+        seen.add(c.bed_type)
+
+
+def _pool_id(session: Session, hospital_id: str, bed_type: str) -> str:
+    """The pool of a hospital and bed type, created empty (and never dated) on its first update."""
+    empty = {"total": 0, "occupied": 0, "out_of_service": 0, "held": 0, "expected_discharges": 0}
+    insert_ignore(
+        session,
+        BedPool,
+        {"id": new_id(), "hospital_id": hospital_id, "bed_type": bed_type, **empty},
+    )
+    return str(
+        session.scalar(
+            select(BedPool.id).where(
+                BedPool.hospital_id == hospital_id, BedPool.bed_type == bed_type
+            )
+        )
+    )
+
+
+def _write_counts(
+    session: Session, pool_id: str, c: BedCounts, as_of: datetime, actor: str
+) -> None:
+    """One conditional UPDATE: newer than what is stored, and leaving room for the held beds."""
+    result = session.execute(
+        update(BedPool)
+        .where(
+            BedPool.id == pool_id,
+            or_(BedPool.as_of.is_(None), BedPool.as_of < as_of),
+            # Beds promised to incoming patients stay promised: the new counts must leave room.
+            BedPool.held <= c.total - c.occupied - c.out_of_service,
+        )
+        .values(**c.figures(), as_of=as_of, updated_by=actor)
+        .execution_options(synchronize_session=False)
+    )
+    if result.rowcount == 1:  # type: ignore[attr-defined]
+        return
+    stored = session.execute(select(BedPool.as_of, BedPool.held).where(BedPool.id == pool_id)).one()
+    if stored.as_of is not None and stored.as_of >= as_of:
+        raise Conflict(
+            f"{c.bed_type}: counts as of {stored.as_of.isoformat()} are already stored; "
+            f"an update as of {as_of.isoformat()} is older or the same",
+            code="stale_update",
+        )
+    raise Conflict(
+        f"{c.bed_type}: {stored.held} bed(s) are held for incoming patients; "
+        "total must leave room for occupied + out_of_service + held "
+        "(accept, refuse or admit them first)",
+        code="beds_held",
+    )
+
+
+def _store(
+    session: Session,
+    hospital_id: str,
+    c: BedCounts,
+    *,
+    as_of: datetime,
+    received_at: datetime,
+    actor: str,
+) -> BedPool:
+    pool_id = _pool_id(session, hospital_id, c.bed_type)
+    _write_counts(session, pool_id, c, as_of, actor)
+    session.add(
+        BedUpdate(
+            pool_id=pool_id,
+            hospital_id=hospital_id,
+            bed_type=c.bed_type,
+            **c.figures(),
+            as_of=as_of,
+            received_at=received_at,
+            sent_by=actor,
+        )
+    )
+    pool = session.get(BedPool, pool_id, populate_existing=True)
+    assert pool is not None
+    return pool
+
+
+def update_beds(
+    session: Session,
+    *,
+    hospital_id: str,
+    counts: list[BedCounts],
+    as_of: datetime,
+    actor: str,
+    field_prefix: bool = False,
+) -> list[BedPool]:
+    """Store a hospital's counts as of a time; all or nothing.
+
+    Older-or-equal as_of than the stored one is refused (409) and changes nothing: the check is in
+    the UPDATE's WHERE clause, so two updates racing cannot let the older one win. With
+    field_prefix, a refused field is named by its place in the list (pools.1.occupied).
+    """
+    now = utcnow()
+    _check_update(counts, as_of, now, field_prefix)
+    get_hospital(session, hospital_id)
+    pools = [
+        _store(session, hospital_id, c, as_of=as_of, received_at=now, actor=actor) for c in counts
+    ]
+    events.record(
+        session,
+        kind="beds.updated",
+        subject_type="hospital",
+        subject_id=hospital_id,
+        actor=actor,
+        data={
+            "as_of": as_of.isoformat(),
+            "pools": {p.bed_type: {"total": p.total, "available": p.available} for p in pools},
+        },
+    )
+    for pool in pools:
+        if pool.available > 0:
+            waiting_pass_after_commit(session, pool.bed_type)
+    return pools

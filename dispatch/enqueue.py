@@ -1,0 +1,53 @@
+"""Work handed to the dispatch workers: a request to match, a waiting queue to try again.
+
+Jobs are named by their import path, so the rules that hand work over need not import the jobs
+module (which imports them). The after-commit forms send nothing if the transaction rolls back.
+"""
+
+from __future__ import annotations
+
+from rq import Queue
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from dispatch.models import TransferRequest
+from dispatch.vocab import TransferStatus
+from kernel import events
+from kernel.redisconn import get_redis_bytes
+
+DISPATCH_QUEUE = "dispatch"
+MAINTENANCE_QUEUE = "maintenance"
+
+
+def queue(name: str) -> Queue:
+    return Queue(name, connection=get_redis_bytes())
+
+
+def enqueue_match(request_id: str) -> None:
+    queue(DISPATCH_QUEUE).enqueue(
+        "dispatch.jobs.match_request", request_id, job_timeout=120, result_ttl=60
+    )
+
+
+def enqueue_waiting_pass(bed_type: str) -> None:
+    queue(DISPATCH_QUEUE).enqueue(
+        "dispatch.jobs.match_waiting", bed_type, job_timeout=300, result_ttl=60
+    )
+
+
+def match_after_commit(session: Session, request_id: str) -> None:
+    events.after_commit(session, lambda: enqueue_match(request_id))
+
+
+def waiting_pass_after_commit(session: Session, bed_type: str) -> None:
+    """Offer a freed bed to the waiting queue once this commits (if anyone is waiting)."""
+    waiting = session.scalar(
+        select(TransferRequest.id)
+        .where(
+            TransferRequest.status == TransferStatus.WAITING_FOR_BED,
+            TransferRequest.bed_type == bed_type,
+        )
+        .limit(1)
+    )
+    if waiting is not None:
+        events.after_commit(session, lambda: enqueue_waiting_pass(bed_type))
