@@ -38,6 +38,11 @@ def browser() -> Iterator[Any]:
         b.close()
 
 
+def in_english(page_or_context: Any) -> None:
+    """Open the pages in English (they start in Vietnamese) before the next navigation."""
+    page_or_context.add_init_script("localStorage.setItem('hotline.lang', 'en')")
+
+
 def shot(page: Any, name: str) -> Path:
     """Save a full-page screenshot under test-artifacts/ for a person to look at."""
     ARTIFACTS.mkdir(exist_ok=True)

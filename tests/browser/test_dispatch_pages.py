@@ -6,12 +6,13 @@ from typing import Any
 
 from dispatch import jobs, service
 from kernel.db import unit_of_work
-from tests.browser.conftest import shot
+from tests.browser.conftest import in_english, shot
 from tests.conftest import PASSWORD, LiveServer, make_user
 from tests.dispatch.conftest import make_hospital, pool, transfer
 
 
 def sign_in(page: Any, url: str, username: str) -> None:
+    in_english(page)  # the test names buttons by their English text
     page.goto(url)
     page.fill("#username", username)
     page.fill("#password", PASSWORD)
@@ -91,11 +92,12 @@ def test_wrong_password_is_shown(browser: Any) -> None:
     live = LiveServer().start()
     try:
         page = browser.new_page()
+        in_english(page)
         page.goto(f"{live.url}/static/hospital.html")
         page.fill("#username", "nobody")
         page.fill("#password", "wrong-password")
         page.click("#signin-form button[type=submit]")
         page.wait_for_function("document.querySelector('#signin-error').textContent.length > 0")
-        assert "wrong username or password" in page.inner_text("#signin-error")
+        assert "wrong username or password" in page.inner_text("#signin-error").lower()
     finally:
         live.stop()
