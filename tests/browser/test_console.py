@@ -13,8 +13,8 @@ from sqlalchemy import select
 
 from hotline.models import Branch, Call
 from kernel.db import unit_of_work, utcnow
-from tests.browser.conftest import shot
-from tests.conftest import PASSWORD, LiveServer, arrive, make_user, seed_branches
+from tests.browser.conftest import shot, sign_in
+from tests.conftest import LiveServer, arrive, make_user, seed_branches
 
 CALLER = "0909123456"
 
@@ -40,13 +40,6 @@ class SocketRelay:
     def drop(self) -> None:
         # Closing the server side closes the page's side too, as a lost connection would.
         self.to_server[-1].close()
-
-
-def sign_in(page: Any, url: str, username: str) -> None:
-    page.goto(url)
-    page.fill("#username", username)
-    page.fill("#password", PASSWORD)
-    page.click("button[type=submit]")
 
 
 def earlier_call_from(caller: str) -> None:
