@@ -116,23 +116,8 @@ function newPatientForm() {
   );
   form.addEventListener("submit", async (ev) => {
     ev.preventDefault();
-    const f = new FormData(form);
-    const num = (k) => (f.get(k) === "" || f.get(k) === null ? null : Number(f.get(k)));
-    const body = {
-      full_name: f.get("full_name"),
-      phones: [S.call.caller],
-      age_years: num("age_years"),
-      sex: f.get("sex") || null,
-      ward_code: f.get("ward_code") || null,
-      vaccination_doses: num("vaccination_doses"),
-      pregnant: f.get("pregnant") === "on",
-      risk_factors: String(f.get("risk_factors") || "")
-        .split(",")
-        .map((s) => s.trim())
-        .filter(Boolean),
-    };
     try {
-      const p = await api("POST", `${API}/patients`, body);
+      const p = await api("POST", `${API}/patients`, readPatient(form));
       S.patients.push(p);
       pick(p);
     } catch (e) {
@@ -140,6 +125,24 @@ function newPatientForm() {
     }
   });
   return form;
+}
+
+function readPatient(form) {
+  const f = new FormData(form);
+  const num = (k) => (f.get(k) === "" || f.get(k) === null ? null : Number(f.get(k)));
+  return {
+    full_name: f.get("full_name"),
+    phones: [S.call.caller],
+    age_years: num("age_years"),
+    sex: f.get("sex") || null,
+    ward_code: f.get("ward_code") || null,
+    vaccination_doses: num("vaccination_doses"),
+    pregnant: f.get("pregnant") === "on",
+    risk_factors: String(f.get("risk_factors") || "")
+      .split(",")
+      .map((s) => s.trim())
+      .filter(Boolean),
+  };
 }
 
 function patientFacts(p) {
@@ -280,60 +283,60 @@ function timelineList(items) {
 
 // ------------------------------------------------------------------ assessment
 
-function assessmentForm() {
+// The vitals, the oxygen scale and the symptoms: what the live score is computed from.
+function vitalFields() {
   const vital = ([name, step]) =>
     field(`vital.${name}`, el("input", { name, type: "number", step, inputmode: "decimal", "data-vital": name }));
-  const form = el(
-    "form",
-    { id: "tp-assess", class: "tp-assess", novalidate: true },
-    label("h4", "tp_assessment"),
+  const consciousness = el(
+    "select",
+    { name: "consciousness" },
+    el("option", { value: "" }, "—"),
+    CONSCIOUSNESS.map((c) => label("option", `consciousness.${c}`, { value: c })),
+  );
+  const scale = el("select", { name: "spo2_scale" }, el("option", { value: "1" }, "1"), label("option", "tp_spo2_scale_2", { value: "2" }));
+  const symptom = (code) =>
+    el("label", { class: "tp-check" }, el("input", { type: "checkbox", name: "symptom", value: code }), label("span", `symptom.${code}`));
+  return [
     el(
       "div",
       { class: "tp-row" },
       VITALS.map(vital),
-      field(
-        "tp_consciousness",
-        el(
-          "select",
-          { name: "consciousness" },
-          el("option", { value: "" }, "—"),
-          CONSCIOUSNESS.map((c) => label("option", `consciousness.${c}`, { value: c })),
-        ),
-      ),
-      field(
-        "tp_spo2_scale",
-        el("select", { name: "spo2_scale" }, el("option", { value: "1" }, "1"), label("option", "tp_spo2_scale_2", { value: "2" })),
-      ),
+      field("tp_consciousness", consciousness),
+      field("tp_spo2_scale", scale),
       el("label", { class: "tp-check" }, el("input", { name: "on_oxygen", type: "checkbox" }), label("span", "tp_on_oxygen")),
     ),
-    el(
-      "fieldset",
-      { class: "tp-symptoms" },
-      label("legend", "tp_symptoms"),
-      SYMPTOMS.map((code) =>
-        el("label", { class: "tp-check" }, el("input", { type: "checkbox", name: "symptom", value: code }), label("span", `symptom.${code}`)),
-      ),
-    ),
-    el("div", { id: "tp-score", class: "tp-score", "aria-live": "polite" }),
-    field(
-      "tp_decision",
-      el(
-        "select",
-        { name: "decision", id: "tp-decision" },
-        label("option", "tp_accept_recommendation", { value: "" }),
-        label("option", "tp_home_care", { value: "home_care" }),
-        label("option", "tp_transfer_oxygen", { value: "transfer:oxygen" }),
-        label("option", "tp_transfer_icu", { value: "transfer:icu" }),
-      ),
-    ),
-    field("tp_follow_up_in", el("input", { name: "follow_up_hours", type: "number", min: 0.5, max: 72, step: 0.5 }), {
-      id: "tp-hours-label",
-    }),
-    field("tp_override_reason", el("textarea", { name: "override_reason", rows: 2, maxlength: 1000 }), {
-      id: "tp-reason-label",
-      class: "hidden",
-    }),
+    el("fieldset", { class: "tp-symptoms" }, label("legend", "tp_symptoms"), SYMPTOMS.map(symptom)),
+  ];
+}
+
+// The doctor's decision, which may differ from the recommendation if a reason is given.
+function decisionFields() {
+  const decision = el(
+    "select",
+    { name: "decision", id: "tp-decision" },
+    label("option", "tp_accept_recommendation", { value: "" }),
+    label("option", "tp_home_care", { value: "home_care" }),
+    label("option", "tp_transfer_oxygen", { value: "transfer:oxygen" }),
+    label("option", "tp_transfer_icu", { value: "transfer:icu" }),
+  );
+  const hours = el("input", { name: "follow_up_hours", type: "number", min: 0.5, max: 72, step: 0.5 });
+  const reason = el("textarea", { name: "override_reason", rows: 2, maxlength: 1000 });
+  return [
+    field("tp_decision", decision),
+    field("tp_follow_up_in", hours, { id: "tp-hours-label" }),
+    field("tp_override_reason", reason, { id: "tp-reason-label", class: "hidden" }),
     field("tp_notes", el("textarea", { name: "notes", rows: 2, maxlength: 4000 })),
+  ];
+}
+
+function assessmentForm() {
+  const form = el(
+    "form",
+    { id: "tp-assess", class: "tp-assess", novalidate: true },
+    label("h4", "tp_assessment"),
+    vitalFields(),
+    el("div", { id: "tp-score", class: "tp-score", "aria-live": "polite" }),
+    decisionFields(),
     el("p", { class: "error", id: "tp-error", role: "alert" }),
     label("button", "tp_sign", { type: "submit", class: "primary", id: "tp-sign" }),
   );
