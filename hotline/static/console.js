@@ -1,13 +1,12 @@
 // The doctor console: sign in, presence, live branch figures, offers with a ring, the call, wrap-up.
-"use strict";
+import { $, api, branchFigure, branchLabel, dateTime, duration, el, onLanguageChange, openPage, publish, show,
+  signOut, socketUrl, t, word } from "./toolkit.js";
 
 const HEARTBEAT_MS = 3000;
 const CALL_POLL_MS = 3000;
 const MAX_BACKOFF_MS = 10000;
-const TOKEN_KEY = "hotline.console.token";
 
 const S = {
-  token: sessionStorage.getItem(TOKEN_KEY),
   doctor: null,
   presence: "offline",
   offer: null, // {offer_id, call_id, branch, caller, expiresAt}
@@ -16,56 +15,22 @@ const S = {
   wrapupEndsAt: null,
   wrapupS: 20,
   figures: {},
-  branchNames: {},
+  branches: {},
   ws: null,
   retries: 0,
   signedIn: false,
   historyFor: null,
 };
 
-const $ = (id) => document.getElementById(id);
-
-// ------------------------------------------------------------------ sign in / out
-
-async function signIn(event) {
-  unlockAudio(); // a user gesture: browsers only allow sound after one
-  const signedIn = await signInFromForm(event, TOKEN_KEY);
-  if (signedIn) {
-    S.token = signedIn;
-    await start();
-  }
-}
-
-function signOut() {
-  S.signedIn = false;
-  sessionStorage.removeItem(TOKEN_KEY);
-  S.token = null;
-  if (S.ws) S.ws.close();
-  stopRing();
-  $("console-view").classList.add("hidden");
-  $("signin-view").classList.remove("hidden");
-}
+// ------------------------------------------------------------------ start
 
 async function start() {
-  let state;
-  try {
-    state = await api("GET", "/api/v1/doctors/me", undefined, S.token);
-  } catch (err) {
-    sessionStorage.removeItem(TOKEN_KEY);
-    S.token = null;
-    $("signin-error").textContent =
-      err.status === 403 ? t("not_a_doctor") : err.status === 401 ? "" : errorText(err);
-    return;
-  }
+  const state = await api("GET", "/api/v1/doctors/me");
   S.signedIn = true;
-  $("signin-view").classList.add("hidden");
-  $("console-view").classList.remove("hidden");
   applyHello(state);
   try {
-    const branches = await api("GET", "/api/v1/branches", undefined, S.token);
-    for (const b of branches) S.branchNames[b.digit] = b;
-    const timers = await api("GET", "/api/v1/doctors/me/timers", undefined, S.token);
-    S.wrapupS = timers.wrapup_s;
+    for (const b of await api("GET", "/api/v1/branches")) S.branches[b.digit] = b;
+    S.wrapupS = (await api("GET", "/api/v1/doctors/me/timers")).wrapup_s;
   } catch (err) {
     showError(err);
   }
@@ -78,17 +43,16 @@ async function start() {
 
 function connect() {
   if (!S.signedIn) return;
-  const proto = location.protocol === "https:" ? "wss" : "ws";
-  const ws = new WebSocket(`${proto}://${location.host}/ws/console?token=${encodeURIComponent(S.token)}`);
+  const ws = new WebSocket(socketUrl("/ws/console"));
   S.ws = ws;
   ws.onopen = () => {
     S.retries = 0;
-    $("connection-banner").classList.add("hidden");
+    show($("connection-banner"), false);
   };
   ws.onmessage = (ev) => onMessage(JSON.parse(ev.data));
   ws.onclose = () => {
     if (S.ws !== ws || !S.signedIn) return;
-    $("connection-banner").classList.remove("hidden");
+    show($("connection-banner"), true);
     // Exponential back-off with jitter, so a restarted server is not stormed.
     const delay = Math.min(MAX_BACKOFF_MS, 500 * 2 ** S.retries) * (0.75 + Math.random() * 0.5);
     S.retries += 1;
@@ -101,7 +65,7 @@ function connect() {
 
 async function tokenStillValid() {
   try {
-    await api("GET", "/api/v1/doctors/me", undefined, S.token);
+    await api("GET", "/api/v1/doctors/me");
     return true;
   } catch (err) {
     return err.status !== 401 && err.status !== 403;
@@ -147,9 +111,7 @@ function onMessage(msg) {
 function applyHello(state) {
   S.doctor = state.doctor;
   $("doctor-name").textContent = state.doctor.full_name;
-  S.offer = state.offer
-    ? { ...state.offer, expiresAt: Date.now() + state.offer.expires_in_s * 1000 }
-    : null;
+  S.offer = state.offer ? { ...state.offer, expiresAt: Date.now() + state.offer.expires_in_s * 1000 } : null;
   if (state.call) {
     if (!S.call || S.call.id !== state.call.id) S.callEnded = false;
     S.call = state.call;
@@ -174,7 +136,7 @@ function setPresence(state) {
 
 async function refreshWrapupRemaining() {
   try {
-    const timers = await api("GET", "/api/v1/doctors/me/timers", undefined, S.token);
+    const timers = await api("GET", "/api/v1/doctors/me/timers");
     if (timers.wrapup_remaining_s !== null && S.presence === "wrap_up") {
       S.wrapupEndsAt = Date.now() + timers.wrapup_remaining_s * 1000;
     }
@@ -191,8 +153,7 @@ setInterval(() => {
 
 async function changePresence(state) {
   try {
-    const res = await api("PUT", "/api/v1/doctors/me/presence", { state }, S.token);
-    setPresence(res.state);
+    setPresence((await api("PUT", "/api/v1/doctors/me/presence", { state })).state);
   } catch (err) {
     showError(err);
   }
@@ -203,13 +164,14 @@ async function acceptOffer() {
   const offer = S.offer;
   $("accept-offer").disabled = true;
   try {
-    S.call = await api("POST", `/api/v1/offers/${offer.offer_id}/accept`, undefined, S.token);
+    S.call = await api("POST", `/api/v1/offers/${offer.offer_id}/accept`);
     S.callEnded = false;
     S.offer = null;
     S.presence = "on_call";
   } catch (err) {
     S.offer = null;
-    showError(err.status === 409 ? { message: t("offer_withdrawn") } : err);
+    if (err.status === 409) flash(t("offer_withdrawn"));
+    else showError(err);
   } finally {
     $("accept-offer").disabled = false;
   }
@@ -222,7 +184,7 @@ async function declineOffer() {
   S.offer = null;
   render();
   try {
-    await api("POST", `/api/v1/offers/${offer.offer_id}/decline`, undefined, S.token);
+    await api("POST", `/api/v1/offers/${offer.offer_id}/decline`);
   } catch (err) {
     if (err.status !== 409) showError(err);
   }
@@ -238,12 +200,7 @@ async function completeCall(event) {
   }
   $("complete-call").disabled = true;
   try {
-    await api(
-      "POST",
-      `/api/v1/calls/${S.call.id}/complete`,
-      { disposition, notes: $("notes").value },
-      S.token,
-    );
+    await api("POST", `/api/v1/calls/${S.call.id}/complete`, { disposition, notes: $("notes").value });
     S.call = null;
     $("complete-form").reset();
     setPresence("wrap_up");
@@ -256,9 +213,9 @@ async function completeCall(event) {
 
 // The caller may hang up mid-call; the console learns it from the call's status.
 setInterval(async () => {
-  if (!S.call || S.callEnded || !S.token) return;
+  if (!S.call || S.callEnded || !S.signedIn) return;
   try {
-    const call = await api("GET", `/api/v1/calls/${S.call.id}`, undefined, S.token);
+    const call = await api("GET", `/api/v1/calls/${S.call.id}`);
     if (S.call && call.id === S.call.id) {
       S.call = call;
       S.callEnded = call.status !== "connected";
@@ -314,9 +271,7 @@ function stopRing() {
 
 // ------------------------------------------------------------------ rendering
 
-function show(id, visible) {
-  $(id).classList.toggle("hidden", !visible);
-}
+const IDLE_HINTS = { available: "idle_hint_available", away: "idle_hint_away" };
 
 function render() {
   if (!S.signedIn) return;
@@ -324,7 +279,7 @@ function render() {
   const pill = $("presence-state");
   pill.className = `state-pill state-${shown}`;
   pill.dataset.state = shown;
-  pill.textContent = t(shown);
+  pill.textContent = word("presence", shown);
   document.querySelectorAll("[data-presence]").forEach((b) => {
     b.classList.toggle("current", b.dataset.presence === S.presence);
     b.disabled = S.presence === "on_call" || !!S.call;
@@ -333,44 +288,35 @@ function render() {
   const onCall = !!S.call;
   const offering = !onCall && !!S.offer;
   const wrapping = !onCall && !offering && S.presence === "wrap_up";
-  show("call-panel", onCall);
-  show("offer-panel", offering);
-  show("wrapup-panel", wrapping);
-  show("idle-panel", !onCall && !offering && !wrapping);
+  show($("call-panel"), onCall);
+  show($("offer-panel"), offering);
+  show($("wrapup-panel"), wrapping);
+  show($("idle-panel"), !onCall && !offering && !wrapping);
   document.body.dataset.view = onCall ? "call" : offering ? "offer" : wrapping ? "wrapup" : "idle";
 
   if (offering) {
     $("offer-caller").textContent = S.offer.caller;
-    $("offer-branch").textContent = branchLabel(S.offer.branch);
+    $("offer-branch").textContent = branchLabel(S.offer.branch, S.branches[S.offer.branch]);
     ring();
   } else {
     stopRing();
   }
   if (onCall) renderCall();
-  $("idle-hint").textContent =
-    S.presence === "available" ? t("idle_hint_available")
-      : S.presence === "away" ? t("idle_hint_away") : t("idle_hint_offline");
+  $("idle-hint").textContent = t(IDLE_HINTS[S.presence] || "idle_hint_offline");
   tick();
-}
-
-function branchLabel(digit) {
-  const b = S.branchNames[digit];
-  if (!b) return digit;
-  return `${digit} — ${LANG === "vi" && b.name_vi ? b.name_vi : b.name}`;
 }
 
 function renderCall() {
   const c = S.call;
   $("call-caller").textContent = c.caller;
-  $("call-branch").textContent = branchLabel(c.branch);
-  $("call-priority").textContent = c.priority_reason || `${t("priority")} ${c.priority}`;
-  show("call-ended", S.callEnded || c.status !== "connected");
+  $("call-branch").textContent = branchLabel(c.branch, S.branches[c.branch]);
+  $("call-priority").textContent = c.priority_reason || t("priority_n", { n: c.priority });
+  show($("call-ended"), S.callEnded || c.status !== "connected");
   const panel = $("patient-panel");
   if (panel.dataset.callId !== c.id) {
     panel.dataset.callId = c.id;
     panel.dataset.caller = c.caller;
-    // The triage module listens for this to fill #patient-panel.
-    document.dispatchEvent(new CustomEvent("hotline:call", { detail: { call: c, token: S.token } }));
+    publish("call", c); // the triage panel fills #patient-panel for it
   }
   if (S.historyFor !== c.id) {
     S.historyFor = c.id;
@@ -382,57 +328,37 @@ async function loadHistory(callId) {
   const box = $("history-list");
   box.replaceChildren();
   try {
-    const res = await api("GET", `/api/v1/calls/${callId}/history`, undefined, S.token);
+    const res = await api("GET", `/api/v1/calls/${callId}/history`);
     if (!res.calls.length) {
       box.append(el("p", { class: "muted" }, t("no_past_calls")));
       return;
     }
     for (const h of res.calls) {
+      const facts = [`${t("branch")} ${h.branch}`, word("call", h.status), word("disposition", h.disposition), h.doctor];
       box.append(
         el(
           "div",
           { class: "history-item" },
-          el("strong", {}, fmtTime(h.created_at)),
-          ` · ${t("branch")} ${h.branch} · ${h.status}`,
-          h.disposition ? ` · ${t(`d_${h.disposition}`)}` : "",
-          h.doctor ? ` · ${h.doctor}` : "",
+          el("strong", {}, dateTime(h.created_at)),
+          facts.filter(Boolean).map((fact) => ` · ${fact}`).join(""),
           h.notes ? el("div", { class: "muted" }, h.notes) : null,
         ),
       );
     }
   } catch (err) {
     S.historyFor = null;
-    box.append(el("p", { class: "error" }, errorText(err)));
+    box.append(el("p", { class: "error" }, err.message));
   }
 }
 
 function renderFigures() {
-  const box = $("branch-figures");
-  box.replaceChildren();
   const mine = S.doctor ? Object.keys(S.doctor.branches) : Object.keys(S.figures);
-  for (const digit of mine.sort()) {
-    const f = S.figures[digit];
-    if (!f) continue;
-    box.append(
-      el(
-        "div",
-        { class: `figure${f.waiting > 0 ? " hot" : ""}`, "data-branch": digit },
-        el("div", { class: "muted" }, `${t("branch")} ${branchLabel(digit)}`),
-        el(
-          "div",
-          { class: "row" },
-          el("div", {}, el("div", { class: "big" }, f.waiting), el("small", {}, t("waiting"))),
-          el(
-            "div",
-            {},
-            el("div", { class: "big" }, fmtDuration(f.longest_wait_s)),
-            el("small", {}, t("longest_wait")),
-          ),
-        ),
-        el("small", { class: "muted" }, `${t("doctors_available")}: ${f.available} / ${t("doctors_online")}: ${f.online}`),
-      ),
-    );
-  }
+  $("branch-figures").replaceChildren(
+    ...mine
+      .sort()
+      .filter((digit) => S.figures[digit])
+      .map((digit) => branchFigure(digit, S.branches[digit], S.figures[digit])),
+  );
 }
 
 // Countdowns and the call timer, four times a second.
@@ -443,12 +369,11 @@ function tick() {
     return;
   }
   if (S.offer) {
-    const left = Math.max(0, Math.ceil((S.offer.expiresAt - Date.now()) / 1000));
-    $("offer-countdown").textContent = left;
+    $("offer-countdown").textContent = Math.max(0, Math.ceil((S.offer.expiresAt - Date.now()) / 1000));
   }
   if (S.call && S.call.answered_at) {
     const end = S.call.ended_at ? Date.parse(S.call.ended_at) : Date.now();
-    $("call-timer").textContent = fmtDuration((end - Date.parse(S.call.answered_at)) / 1000);
+    $("call-timer").textContent = duration((end - Date.parse(S.call.answered_at)) / 1000);
   }
   if (S.wrapupEndsAt) {
     $("wrapup-countdown").textContent = Math.max(0, Math.ceil((S.wrapupEndsAt - Date.now()) / 1000));
@@ -457,23 +382,22 @@ function tick() {
 setInterval(tick, 250);
 
 function showError(err) {
-  $("console-error").textContent = errorText(err);
-  setTimeout(() => ($("console-error").textContent = ""), 6000);
+  flash(err.message, 6000);
 }
 
-function flash(text) {
+function flash(text, ms = 4000) {
   $("console-error").textContent = text;
-  setTimeout(() => ($("console-error").textContent = ""), 4000);
+  setTimeout(() => ($("console-error").textContent = ""), ms);
 }
 
 // ------------------------------------------------------------------ shifts
 
 function fillShiftBranches() {
-  const select = $("shift-branch");
-  select.replaceChildren();
-  for (const digit of Object.keys(S.doctor.branches).sort()) {
-    select.append(el("option", { value: digit }, branchLabel(digit)));
-  }
+  $("shift-branch").replaceChildren(
+    ...Object.keys(S.doctor.branches)
+      .sort()
+      .map((digit) => el("option", { value: digit }, branchLabel(digit, S.branches[digit]))),
+  );
 }
 
 async function loadShifts() {
@@ -482,7 +406,7 @@ async function loadShifts() {
   const q = new URLSearchParams({ from: now.toISOString(), to: until.toISOString() });
   const box = $("shift-list");
   try {
-    const rows = await api("GET", `/api/v1/shifts?${q}`, undefined, S.token);
+    const rows = await api("GET", `/api/v1/shifts?${q}`);
     box.replaceChildren();
     if (!rows.length) box.append(el("p", { class: "muted" }, t("no_shifts")));
     for (const s of rows) {
@@ -490,13 +414,14 @@ async function loadShifts() {
         el(
           "div",
           { class: "history-item" },
-          `${t("branch")} ${s.branch}: ${fmtTime(s.starts_at)} → ${fmtTime(s.ends_at)} `,
+          t("shift_line", { branch: s.branch, starts: dateTime(s.starts_at), ends: dateTime(s.ends_at) }),
+          " ",
           el("button", { type: "button", onclick: () => cancelShift(s.id) }, t("cancel")),
         ),
       );
     }
   } catch (err) {
-    $("shift-error").textContent = errorText(err);
+    $("shift-error").textContent = err.message;
   }
 }
 
@@ -504,65 +429,44 @@ async function bookShift(event) {
   event.preventDefault();
   $("shift-error").textContent = "";
   try {
-    await api(
-      "POST",
-      "/api/v1/shifts",
-      {
-        branch: $("shift-branch").value,
-        starts_at: new Date($("shift-start").value).toISOString(),
-        ends_at: new Date($("shift-end").value).toISOString(),
-      },
-      S.token,
-    );
+    await api("POST", "/api/v1/shifts", {
+      branch: $("shift-branch").value,
+      starts_at: new Date($("shift-start").value).toISOString(),
+      ends_at: new Date($("shift-end").value).toISOString(),
+    });
     loadShifts();
   } catch (err) {
-    $("shift-error").textContent = errorText(err);
+    $("shift-error").textContent = err.message;
   }
 }
 
 async function cancelShift(id) {
   try {
-    await api("DELETE", `/api/v1/shifts/${id}`, undefined, S.token);
+    await api("DELETE", `/api/v1/shifts/${id}`);
   } catch (err) {
-    $("shift-error").textContent = errorText(err);
+    $("shift-error").textContent = err.message;
   }
   loadShifts();
 }
 
 // ------------------------------------------------------------------ wiring
 
-document.addEventListener("DOMContentLoaded", () => {
-  applyI18n();
-  $("signin-form").addEventListener("submit", signIn);
-  document.querySelectorAll("[data-i18n-lang]").forEach((b) =>
-    b.addEventListener("click", () => toggleLang(() => {
-      b.textContent = LANG === "vi" ? "English" : "Tiếng Việt";
-    })),
-  );
-  document.querySelectorAll("[data-i18n-lang]").forEach((b) => {
-    b.textContent = LANG === "vi" ? "English" : "Tiếng Việt";
-  });
-  $("lang-toggle").addEventListener("click", () => toggleLang(() => {
-    render();
-    renderFigures();
-    if (S.call) loadHistory(S.call.id);
-    if (S.doctor) fillShiftBranches();
-  }));
-  $("sign-out").addEventListener("click", signOut);
-  document.querySelectorAll("[data-presence]").forEach((b) =>
-    b.addEventListener("click", () => changePresence(b.dataset.presence)),
-  );
-  $("accept-offer").addEventListener("click", acceptOffer);
-  $("decline-offer").addEventListener("click", declineOffer);
-  $("complete-form").addEventListener("submit", completeCall);
-  $("shift-form").addEventListener("submit", bookShift);
-  if (S.token) start();
+// Signing in is a user gesture: browsers only allow the ring's sound after one.
+$("signin-view").addEventListener("submit", unlockAudio);
+document.querySelectorAll("[data-presence]").forEach((b) =>
+  b.addEventListener("click", () => changePresence(b.dataset.presence)),
+);
+$("accept-offer").addEventListener("click", acceptOffer);
+$("decline-offer").addEventListener("click", declineOffer);
+$("complete-form").addEventListener("submit", completeCall);
+$("shift-form").addEventListener("submit", bookShift);
+onLanguageChange(() => {
+  render();
+  renderFigures();
+  if (S.call) loadHistory(S.call.id);
+  if (S.doctor) {
+    fillShiftBranches();
+    loadShifts();
+  }
 });
-
-// For tests and support: drop the live connection as a network blip would.
-window.hotlineConsole = {
-  state: S,
-  dropConnection() {
-    if (S.ws) S.ws.close();
-  },
-};
+openPage({ app: "console-view", refusal: "not_a_doctor", start });

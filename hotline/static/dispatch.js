@@ -1,73 +1,102 @@
 // The dispatch board: live requests by urgency, candidates, hold countdown, override, transport, cancel.
-"use strict";
+import { $, api, clock, countdown, el, minutes, number, onLanguageChange, openPage, pill, t, tickCountdowns, toast,
+  word } from "./toolkit.js";
 
-const { api, el, countdown, time, toast } = Dispatch;
+const ENDED = ["admitted", "cancelled"];
+const OVERRIDABLE = ["requested", "matching", "refused", "waiting_for_bed", "held"];
+const BED_TYPES = ["general", "oxygen", "icu", "ventilator", "ecmo", "paediatric", "obstetric"];
+const URGENCIES = ["emergency", "urgent", "routine"];
 let selectedId = null;
 let transfers = [];
-let poller = null;
+let teams = [];
+let me = null;
 
-async function ready() {
-  const me = await api("GET", "/api/v1/auth/me");
-  document.getElementById("who").textContent = `${me.username} (${me.role})`;
-  document.getElementById("signin-view").classList.add("hidden");
-  document.getElementById("app").classList.remove("hidden");
+async function start() {
+  me = await api("GET", "/api/v1/auth/me");
+  renderWho();
   await refresh();
   // Polling every 2 s keeps the board live without a websocket; a missed push cannot go unseen.
-  clearInterval(poller);
-  poller = setInterval(() => refresh().catch((e) => toast(e.message)), 2000);
-  setInterval(tick, 1000);
+  setInterval(() => refresh().catch((e) => toast(e.message)), 2000);
+  setInterval(tickCountdowns, 1000);
+}
+
+function renderWho() {
+  $("who").textContent = `${me.username} (${word("role", me.role)})`;
 }
 
 async function refresh() {
   transfers = await api("GET", "/api/v1/transfers");
   renderBoard();
-  const teams = await api("GET", "/api/v1/ambulances");
-  const tbody = document.querySelector("#ambulances tbody");
-  tbody.replaceChildren(
-    ...(teams.length
-      ? teams.map((t) => el("tr", {}, el("td", {}, t.name), el("td", {}, el("span", { class: `pill ${t.status === "free" ? "s-admitted" : "s-in_transit"}` }, t.status))))
-      : [el("tr", {}, el("td", { colspan: "2", class: "muted" }, "No ambulance teams registered."))])
-  );
+  teams = await api("GET", "/api/v1/ambulances");
+  renderTeams();
   if (selectedId) await renderDetail(selectedId);
-  document.getElementById("updated").textContent = `updated ${new Date().toLocaleTimeString()}`;
+  $("updated").textContent = t("updated_at", { time: clock(new Date(), true) });
 }
 
-function waitedFor(iso) {
-  const m = Math.round((Date.now() - new Date(iso)) / 60000);
-  return m < 60 ? `${m} min` : `${Math.floor(m / 60)} h ${m % 60} min`;
+function renderTeams() {
+  const row = (team) =>
+    el(
+      "tr",
+      {},
+      el("td", {}, team.name),
+      el("td", {}, el("span", { class: `pill ${team.status === "free" ? "s-admitted" : "s-in_transit"}` }, word("ambulance", team.status))),
+    );
+  $("ambulances").querySelector("tbody").replaceChildren(
+    ...(teams.length ? teams.map(row) : [el("tr", {}, el("td", { colspan: "2", class: "muted" }, t("no_ambulances")))]),
+  );
+}
+
+function hospitalCell(tr) {
+  if (tr.hospital_name) return tr.hospital_name;
+  if (tr.candidates[0]) return el("span", { class: "muted" }, t("best_candidate", { hospital: tr.candidates[0].hospital_name }));
+  return "—";
+}
+
+function holdCell(tr) {
+  if (tr.hold_expires_at) return countdown(tr.hold_expires_at);
+  return tr.hold_accepted_at ? t("hold_accepted") : "";
 }
 
 function renderBoard() {
-  const tbody = document.querySelector("#board tbody");
-  const live = transfers.filter((t) => !["admitted", "cancelled"].includes(t.status));
-  document.getElementById("counts").textContent = `${live.length} live, ${live.filter((t) => t.status === "waiting_for_bed").length} waiting for a bed`;
-  document.getElementById("empty").classList.toggle("hidden", transfers.length > 0);
-  tbody.replaceChildren(
-    ...transfers.map((t) =>
+  const live = transfers.filter((tr) => !ENDED.includes(tr.status));
+  const waiting = live.filter((tr) => tr.status === "waiting_for_bed").length;
+  $("counts").textContent = t("board_counts", { live: number(live.length), waiting: number(waiting) });
+  $("empty").classList.toggle("hidden", transfers.length > 0);
+  $("board").querySelector("tbody").replaceChildren(
+    ...transfers.map((tr) =>
       el(
         "tr",
-        { class: "row-click" + (t.id === selectedId ? " selected" : ""), "data-id": t.id, onclick: () => select(t.id) },
-        el("td", {}, el("span", { class: `pill u-${t.urgency}` }, t.urgency)),
-        el("td", {}, t.patient_ref),
-        el("td", {}, t.bed_type),
-        el("td", {}, el("span", { class: `pill s-${t.status}` }, t.status.replaceAll("_", " "))),
-        el("td", {}, t.hospital_name || (t.candidates[0] ? el("span", { class: "muted" }, `best: ${t.candidates[0].hospital_name}`) : "—")),
-        el("td", {}, t.hold_expires_at ? countdown(t.hold_expires_at) : t.hold_accepted_at ? "accepted" : ""),
-        el("td", {}, ["admitted", "cancelled"].includes(t.status) ? `ended ${time(t.status_at)}` : waitedFor(t.requested_at)),
-        el("td", {}, actions(t))
-      )
-    )
+        { class: `row-click${tr.id === selectedId ? " selected" : ""}`, "data-id": tr.id, onclick: () => select(tr.id) },
+        el("td", {}, pill("urgency", tr.urgency, "u")),
+        el("td", {}, tr.patient_ref),
+        el("td", {}, word("bed", tr.bed_type)),
+        el("td", {}, pill("transfer", tr.status, "s")),
+        el("td", {}, hospitalCell(tr)),
+        el("td", {}, holdCell(tr)),
+        el(
+          "td",
+          {},
+          ENDED.includes(tr.status)
+            ? t("ended_at", { time: clock(tr.status_at) })
+            : minutes((Date.now() - new Date(tr.requested_at)) / 60000),
+        ),
+        el("td", {}, actions(tr)),
+      ),
+    ),
   );
 }
 
-function actions(t) {
+function actions(tr) {
   const box = el("div", { class: "actions" });
-  const stop = (fn) => (e) => { e.stopPropagation(); fn(); };
-  if (["held", "accepted"].includes(t.status)) {
-    box.append(el("button", { type: "button", onclick: stop(() => act(t.id, "transport")) }, "Assign transport"));
+  const stop = (fn) => (e) => {
+    e.stopPropagation();
+    fn();
+  };
+  if (["held", "accepted"].includes(tr.status)) {
+    box.append(el("button", { type: "button", onclick: stop(() => act(tr.id, "transport")) }, t("assign_transport")));
   }
-  if (!["admitted", "cancelled"].includes(t.status)) {
-    box.append(el("button", { type: "button", class: "danger", onclick: stop(() => cancel(t)) }, "Cancel"));
+  if (!ENDED.includes(tr.status)) {
+    box.append(el("button", { type: "button", class: "danger", onclick: stop(() => cancel(tr)) }, t("cancel")));
   }
   return box;
 }
@@ -75,15 +104,15 @@ function actions(t) {
 async function act(id, step, body) {
   try {
     await api("POST", `/api/v1/transfers/${id}/${step}`, body);
-    toast(`${step}: done`);
+    toast(t("step_done", { step: word("step", step) }));
   } catch (e) {
-    toast(`${step}: ${e.message}`);
+    toast(`${word("step", step)}: ${e.message}`);
   }
   await refresh();
 }
 
-function cancel(t) {
-  if (confirm(`Cancel the transfer of ${t.patient_ref}? Any held bed is released.`)) act(t.id, "cancel", { reason: "cancelled by dispatcher" });
+function cancel(tr) {
+  if (confirm(t("confirm_cancel", { patient: tr.patient_ref }))) act(tr.id, "cancel", { reason: "cancelled by dispatcher" });
 }
 
 async function select(id) {
@@ -92,44 +121,81 @@ async function select(id) {
   await renderDetail(id);
 }
 
-async function renderDetail(id) {
-  const t = await api("GET", `/api/v1/transfers/${id}`);
-  const box = document.getElementById("detail");
-  const canOverride = ["requested", "matching", "refused", "waiting_for_bed", "held"].includes(t.status);
-  box.replaceChildren(
-    el("h2", {}, `Request · ${t.patient_ref} `, el("span", { class: `pill s-${t.status}` }, t.status.replaceAll("_", " "))),
-    el("p", {}, `${t.urgency} · ${t.bed_type} · pick-up ${t.pickup.lat.toFixed(4)}, ${t.pickup.lon.toFixed(4)}`,
-      t.hospital_name ? ` · to ${t.hospital_name}` : "", t.ambulance ? ` · ambulance ${t.ambulance.name}` : ""),
-    el("h3", {}, "Candidates (earliest time to bed first)"),
-    t.candidates.length
-      ? el("table", { id: "candidates" },
-          el("thead", {}, el("tr", {}, el("th", {}, "Hospital"), el("th", { class: "num" }, "km"), el("th", { class: "num" }, "travel"), el("th", { class: "num" }, "bed in"), el("th", { class: "num" }, "free then"), el("th", {}, ""), el("th", {}, ""))),
-          el("tbody", {}, ...t.candidates.map((c) =>
-            el("tr", { class: c.chosen && t.hospital_id === c.hospital_id ? "selected" : "" },
-              el("td", {}, c.hospital_name),
-              el("td", { class: "num" }, c.distance_km.toFixed(1)),
-              el("td", { class: "num" }, `${Math.round(c.travel_min)} min`),
-              el("td", { class: "num" }, `${Math.round(c.time_to_bed_min)} min`),
-              el("td", { class: "num" }, c.available),
-              el("td", {}, c.stale ? el("span", { class: "stale" }, "stale") : ""),
-              el("td", {}, canOverride && c.hospital_id !== t.hospital_id && c.free_now
-                ? el("button", { type: "button", onclick: () => act(t.id, "override", { hospital_id: c.hospital_id }) }, "Send here")
-                : "")
-            ))))
-      : el("p", { class: "muted" }, "No candidates yet."),
-    el("h3", {}, "History"),
-    el("ul", { class: "history" }, ...t.history.map((h) => el("li", {}, `${time(h.at)} ${h.kind.replaceAll("_", " ")}`, h.actor ? el("span", { class: "muted" }, ` — ${h.actor}`) : "")))
+function candidateRow(tr, c) {
+  const canOverride = OVERRIDABLE.includes(tr.status) && c.hospital_id !== tr.hospital_id && c.free_now;
+  return el(
+    "tr",
+    { class: c.chosen && tr.hospital_id === c.hospital_id ? "selected" : "" },
+    el("td", {}, c.hospital_name),
+    el("td", { class: "num" }, number(c.distance_km, 1)),
+    el("td", { class: "num" }, t("minutes_n", { n: number(c.travel_min) })),
+    el("td", { class: "num" }, t("minutes_n", { n: number(c.time_to_bed_min) })),
+    el("td", { class: "num" }, number(c.available)),
+    el("td", {}, c.stale ? el("span", { class: "stale" }, t("stale")) : ""),
+    el(
+      "td",
+      {},
+      canOverride
+        ? el("button", { type: "button", onclick: () => act(tr.id, "override", { hospital_id: c.hospital_id }) }, t("send_here"))
+        : "",
+    ),
   );
 }
 
-function tick() {
-  for (const node of document.querySelectorAll("[data-expires]")) node.replaceWith(countdown(node.dataset.expires));
+function candidates(tr) {
+  if (!tr.candidates.length) return el("p", { class: "muted" }, t("no_candidates"));
+  const heads = ["hospital", "km", "travel", "bed_in", "free_then"].map((key, i) => el("th", { class: i ? "num" : null }, t(key)));
+  return el(
+    "table",
+    { id: "candidates" },
+    el("thead", {}, el("tr", {}, heads, el("th", {}), el("th", {}))),
+    el("tbody", {}, tr.candidates.map((c) => candidateRow(tr, c))),
+  );
 }
 
-document.getElementById("new-request").addEventListener("submit", async (e) => {
+function requestFacts(tr) {
+  return [
+    word("urgency", tr.urgency),
+    word("bed", tr.bed_type),
+    t("pickup_at", { lat: number(tr.pickup.lat, 4), lon: number(tr.pickup.lon, 4) }),
+    tr.hospital_name && t("to_hospital", { hospital: tr.hospital_name }),
+    tr.ambulance && t("ambulance_named", { name: tr.ambulance.name }),
+  ]
+    .filter(Boolean)
+    .join(" · ");
+}
+
+async function renderDetail(id) {
+  const tr = await api("GET", `/api/v1/transfers/${id}`);
+  $("detail").replaceChildren(
+    el("h2", {}, t("request_of", { patient: tr.patient_ref }), " ", pill("transfer", tr.status, "s")),
+    el("p", {}, requestFacts(tr)),
+    el("h3", {}, t("candidates_title")),
+    candidates(tr),
+    el("h3", {}, t("history")),
+    el(
+      "ul",
+      { class: "history" },
+      tr.history.map((h) =>
+        el("li", {}, `${clock(h.at)} ${word("transfer", h.kind)}`, h.actor ? el("span", { class: "muted" }, ` — ${h.actor}`) : ""),
+      ),
+    ),
+  );
+}
+
+function fillRequestForm() {
+  const options = (kind, codes, chosen) =>
+    codes.map((code) => el("option", { value: code, selected: code === chosen }, word(kind, code)));
+  const bed = $("nr-bed");
+  const urgency = $("nr-urgency");
+  bed.replaceChildren(...options("bed", BED_TYPES, bed.value || "oxygen"));
+  urgency.replaceChildren(...options("urgency", URGENCIES, urgency.value || "urgent"));
+}
+
+$("new-request").addEventListener("submit", async (e) => {
   e.preventDefault();
   const f = e.target;
-  const error = document.getElementById("nr-error");
+  const error = $("nr-error");
   error.textContent = "";
   try {
     const out = await api("POST", "/api/v1/transfers", {
@@ -146,4 +212,13 @@ document.getElementById("new-request").addEventListener("submit", async (e) => {
   }
 });
 
-Dispatch.wireSignIn(ready);
+fillRequestForm();
+onLanguageChange(() => {
+  fillRequestForm();
+  if (!me) return;
+  renderWho();
+  renderBoard();
+  renderTeams();
+  if (selectedId) renderDetail(selectedId);
+});
+openPage({ app: "app", refusal: "not_a_dispatcher", start });

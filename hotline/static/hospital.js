@@ -1,116 +1,134 @@
 // The hospital page: current bed counts with a quick update form, incoming requests, admissions.
-"use strict";
+import { $, ApiError, api, clock, countdown, el, number, onLanguageChange, openPage, pill, t, tickCountdowns, toast,
+  word } from "./toolkit.js";
 
-const { api, el, countdown, time, toast } = Dispatch;
+const ANSWERABLE = ["held"];
+const ADMITTABLE = ["held", "accepted", "in_transit"];
+const COUNTS = ["total", "occupied", "out_of_service"];
 let hospitalId = null;
+let incoming = [];
+let beds = null;
 let editing = false;
 
-async function ready() {
+async function start() {
   const me = await api("GET", "/api/v1/auth/me");
-  if (!me.hospital_id) throw new Error("this page is for hospital staff");
+  if (!me.hospital_id) throw new ApiError(403, null); // signed in, but not for a hospital
   hospitalId = me.hospital_id;
-  const h = await api("GET", `/api/v1/hospitals/${hospitalId}`);
-  document.getElementById("hospital-name").textContent = h.name;
-  document.getElementById("who").textContent = me.username;
-  document.getElementById("signin-view").classList.add("hidden");
-  document.getElementById("app").classList.remove("hidden");
+  const hospital = await api("GET", `/api/v1/hospitals/${hospitalId}`);
+  $("hospital-name").textContent = hospital.name;
+  $("who").textContent = me.username;
   await refresh();
   setInterval(() => refresh().catch((e) => toast(e.message)), 2000);
-  setInterval(() => {
-    for (const n of document.querySelectorAll("[data-expires]")) n.replaceWith(countdown(n.dataset.expires));
-  }, 1000);
+  setInterval(tickCountdowns, 1000);
 }
 
 async function refresh() {
-  const incoming = await api("GET", `/api/v1/hospitals/${hospitalId}/transfers`);
-  renderIncoming(incoming);
+  incoming = await api("GET", `/api/v1/hospitals/${hospitalId}/transfers`);
+  renderIncoming();
   // Do not overwrite counts someone is typing.
-  if (!editing) renderBeds(await api("GET", `/api/v1/hospitals/${hospitalId}/beds`));
-  document.getElementById("updated").textContent = `updated ${new Date().toLocaleTimeString()}`;
+  if (!editing) {
+    beds = await api("GET", `/api/v1/hospitals/${hospitalId}/beds`);
+    renderBeds();
+  }
+  $("updated").textContent = t("updated_at", { time: clock(new Date(), true) });
 }
 
-function renderIncoming(list) {
-  const tbody = document.querySelector("#incoming tbody");
-  document.getElementById("no-incoming").classList.toggle("hidden", list.length > 0);
-  tbody.replaceChildren(
-    ...list.map((t) => {
-      const box = el("div", { class: "actions" });
-      if (t.status === "held") {
-        box.append(el("button", { type: "button", class: "primary", onclick: () => step(t, "accept") }, "Accept"));
-        box.append(el("button", { type: "button", class: "danger", onclick: () => refuse(t) }, "Refuse"));
-      }
-      if (["held", "accepted", "in_transit"].includes(t.status)) {
-        box.append(el("button", { type: "button", onclick: () => step(t, "admit") }, "Admit"));
-      }
-      return el(
+function answers(tr) {
+  const box = el("div", { class: "actions" });
+  if (ANSWERABLE.includes(tr.status)) {
+    box.append(el("button", { type: "button", class: "primary", onclick: () => step(tr, "accept") }, t("accept_patient")));
+    box.append(el("button", { type: "button", class: "danger", onclick: () => refuse(tr) }, t("refuse")));
+  }
+  if (ADMITTABLE.includes(tr.status)) {
+    box.append(el("button", { type: "button", onclick: () => step(tr, "admit") }, t("admit")));
+  }
+  return box;
+}
+
+function renderIncoming() {
+  $("no-incoming").classList.toggle("hidden", incoming.length > 0);
+  $("incoming").querySelector("tbody").replaceChildren(
+    ...incoming.map((tr) =>
+      el(
         "tr",
-        { "data-id": t.id },
-        el("td", {}, el("span", { class: `pill u-${t.urgency}` }, t.urgency)),
-        el("td", {}, t.patient_ref),
-        el("td", {}, t.bed_type),
-        el("td", {}, el("span", { class: `pill s-${t.status}` }, t.status.replaceAll("_", " "))),
-        el("td", {}, t.hold_expires_at ? countdown(t.hold_expires_at) : ""),
-        el("td", {}, t.note || (t.ambulance ? `ambulance ${t.ambulance.name}` : "")),
-        el("td", {}, box)
-      );
-    })
+        { "data-id": tr.id },
+        el("td", {}, pill("urgency", tr.urgency, "u")),
+        el("td", {}, tr.patient_ref),
+        el("td", {}, word("bed", tr.bed_type)),
+        el("td", {}, pill("transfer", tr.status, "s")),
+        el("td", {}, tr.hold_expires_at ? countdown(tr.hold_expires_at) : ""),
+        el("td", {}, tr.note || (tr.ambulance ? t("ambulance_named", { name: tr.ambulance.name }) : "")),
+        el("td", {}, answers(tr)),
+      ),
+    ),
   );
 }
 
-async function step(t, what, body) {
+async function step(tr, what, body) {
   try {
-    await api("POST", `/api/v1/transfers/${t.id}/${what}`, body);
-    toast(`${t.patient_ref}: ${what} done`);
+    await api("POST", `/api/v1/transfers/${tr.id}/${what}`, body);
+    toast(t("patient_step_done", { patient: tr.patient_ref, step: word("step", what) }));
   } catch (e) {
-    toast(`${t.patient_ref}: ${e.message}`);
+    toast(`${tr.patient_ref}: ${e.message}`);
   }
   await refresh();
 }
 
-function refuse(t) {
-  const reason = prompt(`Why can you not take ${t.patient_ref}?`, "no bed staffed");
-  if (reason !== null) step(t, "refuse", { reason });
+function refuse(tr) {
+  const reason = prompt(t("refuse_why", { patient: tr.patient_ref }), t("refuse_default"));
+  if (reason !== null) step(tr, "refuse", { reason });
 }
 
-function renderBeds(beds) {
-  const tbody = document.querySelector("#beds tbody");
-  tbody.replaceChildren(
-    ...beds.pools.map((p) => {
-      const input = (name, value) =>
-        el("input", { class: "count", name, type: "number", min: "0", value, "aria-label": `${p.bed_type} ${name}`,
-          onfocus: () => (editing = true) });
-      const row = el(
-        "tr",
-        { "data-bed-type": p.bed_type },
-        el("td", {}, p.bed_type),
-        el("td", { class: "num" }, input("total", p.total)),
-        el("td", { class: "num" }, input("occupied", p.occupied)),
-        el("td", { class: "num" }, input("out_of_service", p.out_of_service)),
-        el("td", { class: "num" }, p.held),
-        el("td", { class: "num" }, el("span", { class: "avail" + (p.available <= 0 ? " zero" : "") }, p.available)),
-        el("td", {}, time(p.as_of), p.stale ? el("span", { class: "stale" }, " stale") : ""),
-        el("td", {}, el("button", { type: "button", class: "primary", onclick: () => save(row, p.bed_type) }, "Save"))
-      );
-      return row;
-    })
+function bedRow(p) {
+  const input = (name) =>
+    el("input", {
+      class: "count",
+      name,
+      type: "number",
+      min: "0",
+      value: p[name],
+      "aria-label": `${word("bed", p.bed_type)} ${t(name)}`,
+      onfocus: () => (editing = true),
+    });
+  const row = el(
+    "tr",
+    { "data-bed-type": p.bed_type },
+    el("td", {}, word("bed", p.bed_type)),
+    COUNTS.map((name) => el("td", { class: "num" }, input(name))),
+    el("td", { class: "num" }, number(p.held)),
+    el("td", { class: "num" }, el("span", { class: `avail${p.available <= 0 ? " zero" : ""}` }, number(p.available))),
+    el("td", {}, clock(p.as_of), p.stale ? el("span", { class: "stale" }, ` ${t("stale")}`) : ""),
+    el("td", {}, el("button", { type: "button", class: "primary", onclick: () => save(row, p.bed_type) }, t("save"))),
   );
+  return row;
+}
+
+function renderBeds() {
+  $("beds").querySelector("tbody").replaceChildren(...beds.pools.map(bedRow));
 }
 
 async function save(row, bedType) {
-  const error = document.getElementById("beds-error");
+  const error = $("beds-error");
   error.textContent = "";
-  const n = (name) => Number(row.querySelector(`input[name=${name}]`).value);
+  const count = (name) => Number(row.querySelector(`input[name=${name}]`).value);
   try {
     await api("PUT", `/api/v1/hospitals/${hospitalId}/beds/${bedType}`, {
-      total: n("total"), occupied: n("occupied"), out_of_service: n("out_of_service"),
+      total: count("total"),
+      occupied: count("occupied"),
+      out_of_service: count("out_of_service"),
       as_of: new Date().toISOString(),
     });
-    toast(`${bedType} saved`);
+    toast(t("beds_saved", { bed: word("bed", bedType) }));
     editing = false;
   } catch (e) {
-    error.textContent = `${bedType}: ${e.message}`;
+    error.textContent = `${word("bed", bedType)}: ${e.message}`;
   }
   await refresh();
 }
 
-Dispatch.wireSignIn(ready);
+onLanguageChange(() => {
+  if (!hospitalId) return;
+  renderIncoming();
+  if (beds && !editing) renderBeds();
+});
+openPage({ app: "app", refusal: "not_hospital_staff", start });

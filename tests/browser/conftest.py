@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from tests.conftest import ROOT
+from tests.conftest import PASSWORD, ROOT
 
 CHROMIUM = "/usr/bin/chromium"
 ARTIFACTS = ROOT / "test-artifacts"
@@ -36,6 +36,19 @@ def browser() -> Iterator[Any]:
         )
         yield b
         b.close()
+
+
+def in_english(page_or_context: Any) -> None:
+    """Open the pages in English (they start in Vietnamese) before the next navigation."""
+    page_or_context.add_init_script("localStorage.setItem('hotline.lang', 'en')")
+
+
+def sign_in(page: Any, url: str, username: str, password: str = PASSWORD) -> None:
+    """Open a page and submit its sign-in form; the caller waits for what should follow."""
+    page.goto(url)
+    page.fill("#username", username)
+    page.fill("#password", password)
+    page.click("#signin-form button[type=submit]")
 
 
 def shot(page: Any, name: str) -> Path:

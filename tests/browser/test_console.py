@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
 from datetime import timedelta
 from typing import Any
@@ -12,8 +13,8 @@ from sqlalchemy import select
 
 from hotline.models import Branch, Call
 from kernel.db import unit_of_work, utcnow
-from tests.browser.conftest import shot
-from tests.conftest import PASSWORD, LiveServer, arrive, make_user, seed_branches
+from tests.browser.conftest import shot, sign_in
+from tests.conftest import LiveServer, arrive, make_user, seed_branches
 
 CALLER = "0909123456"
 
@@ -27,11 +28,18 @@ def server() -> Iterator[LiveServer]:
     live.stop()
 
 
-def sign_in(page: Any, url: str, username: str) -> None:
-    page.goto(url)
-    page.fill("#username", username)
-    page.fill("#password", PASSWORD)
-    page.click("button[type=submit]")
+class SocketRelay:
+    """Carries the console's websocket through the test, so the test can cut it like a network blip."""
+
+    def __init__(self) -> None:
+        self.to_server: list[Any] = []
+
+    def __call__(self, route: Any) -> None:
+        self.to_server.append(route.connect_to_server())
+
+    def drop(self) -> None:
+        # Closing the server side closes the page's side too, as a lost connection would.
+        self.to_server[-1].close()
 
 
 def earlier_call_from(caller: str) -> None:
@@ -58,6 +66,8 @@ def test_doctor_works_a_call_and_survives_a_dropped_socket(server, browser, widt
     make_user("dr_a", "doctor", branches={"3": 1})
     earlier_call_from(CALLER)
     context = browser.new_context(viewport={"width": width, "height": 900}, locale="vi-VN")
+    relay = SocketRelay()
+    context.route_web_socket(re.compile(r"/ws/console"), relay)
     page = context.new_page()
     sign_in(page, server.url + "/", "dr_a")
     page.wait_for_selector("#console-view:not(.hidden)")
@@ -87,7 +97,7 @@ def test_doctor_works_a_call_and_survives_a_dropped_socket(server, browser, widt
     shot(page, f"console-{width}-4-on-call")
 
     # A network blip: the socket drops, the console reconnects and still shows the call.
-    page.evaluate("hotlineConsole.dropConnection()")
+    relay.drop()
     page.wait_for_selector("#connection-banner:not(.hidden)", timeout=2_000)
     shot(page, f"console-{width}-5-reconnecting")
     page.wait_for_selector("#connection-banner.hidden", state="attached", timeout=10_000)

@@ -5,8 +5,8 @@ from __future__ import annotations
 from typing import Any
 
 from kernel.db import unit_of_work
-from tests.browser.conftest import ARTIFACTS
-from tests.conftest import PASSWORD, LiveServer, make_user, seed_branches
+from tests.browser.conftest import ARTIFACTS, sign_in
+from tests.conftest import LiveServer, make_user, seed_branches
 
 
 def _seed() -> None:
@@ -38,10 +38,7 @@ def test_dashboard_shows_live_branches_beds_and_explains_a_ward(browser: Any) ->
         errors: list[str] = []
         page.on("pageerror", lambda e: errors.append(str(e)))
         page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
-        page.goto(server.url + "/static/dashboard.html")
-        page.fill("#username", "sup")
-        page.fill("#password", PASSWORD)
-        page.click("#signin-form button[type=submit]")
+        sign_in(page, server.url + "/static/dashboard.html", "sup")
         page.wait_for_selector("#board:not(.hidden)")
         page.wait_for_selector("#live-state:not(.down)")
         assert page.text_content("[data-branch='3'] [data-field=waiting]") == "3"

@@ -6,16 +6,14 @@ from typing import Any
 
 from dispatch import ambulances, jobs
 from kernel.db import unit_of_work
-from tests.browser.conftest import shot
-from tests.conftest import PASSWORD, LiveServer, make_user
+from tests.browser.conftest import in_english, shot, sign_in
+from tests.conftest import LiveServer, make_user
 from tests.dispatch.conftest import make_hospital, pool, transfer
 
 
-def sign_in(page: Any, url: str, username: str) -> None:
-    page.goto(url)
-    page.fill("#username", username)
-    page.fill("#password", PASSWORD)
-    page.click("#signin-form button[type=submit]")
+def open_signed_in(page: Any, url: str, username: str) -> None:
+    in_english(page)  # the test names buttons by their English text
+    sign_in(page, url, username)
     page.wait_for_selector("#app:not(.hidden)")
 
 
@@ -37,7 +35,7 @@ def test_dispatcher_requests_hospital_accepts_and_admits(browser: Any) -> None:
     live = LiveServer().start()
     try:
         board = browser.new_page(viewport={"width": 1280, "height": 900})
-        sign_in(board, f"{live.url}/static/dispatch.html", "dispatcher1")
+        open_signed_in(board, f"{live.url}/static/dispatch.html", "dispatcher1")
         board.fill("#nr-patient", "F0-Q1-0042")
         board.select_option("#nr-bed", "icu")
         board.select_option("#nr-urgency", "emergency")
@@ -57,7 +55,7 @@ def test_dispatcher_requests_hospital_accepts_and_admits(browser: Any) -> None:
         shot(board, "dispatch-board-held")
 
         hospital = browser.new_page(viewport={"width": 1280, "height": 800})
-        sign_in(hospital, f"{live.url}/static/hospital.html", "choray1")
+        open_signed_in(hospital, f"{live.url}/static/hospital.html", "choray1")
         incoming = hospital.locator("#incoming tbody tr", has_text="F0-Q1-0042")
         incoming.wait_for()
         assert hospital.inner_text("#hospital-name") == "Bệnh viện Chợ Rẫy"
@@ -95,11 +93,9 @@ def test_wrong_password_is_shown(browser: Any) -> None:
     live = LiveServer().start()
     try:
         page = browser.new_page()
-        page.goto(f"{live.url}/static/hospital.html")
-        page.fill("#username", "nobody")
-        page.fill("#password", "wrong-password")
-        page.click("#signin-form button[type=submit]")
+        in_english(page)
+        sign_in(page, f"{live.url}/static/hospital.html", "nobody", "wrong-password")
         page.wait_for_function("document.querySelector('#signin-error').textContent.length > 0")
-        assert "wrong username or password" in page.inner_text("#signin-error")
+        assert "wrong username or password" in page.inner_text("#signin-error").lower()
     finally:
         live.stop()

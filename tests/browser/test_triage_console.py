@@ -8,7 +8,7 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.browser.conftest import shot
+from tests.browser.conftest import in_english, shot, sign_in
 from tests.conftest import PASSWORD, LiveServer, arrive, make_user, seed_branches
 
 CALLER = "0908765432"
@@ -56,10 +56,8 @@ def test_doctor_scores_signs_and_sees_the_transfer(server: LiveServer, browser: 
     make_user("dr_t", "doctor", branches={"3": 1})
     patient_with_history(server.url)
     page = browser.new_context(viewport={"width": 1400, "height": 1000}).new_page()
-    page.goto(server.url + "/static/console.html")
-    page.fill("#username", "dr_t")
-    page.fill("#password", PASSWORD)
-    page.click("button[type=submit]")
+    in_english(page)  # the test reads the panel's English words
+    sign_in(page, server.url + "/static/console.html", "dr_t")
     page.wait_for_selector("#console-view:not(.hidden)")
     page.click("#go-available")
     page.wait_for_selector("#presence-state[data-state='available']")
