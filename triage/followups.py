@@ -26,7 +26,7 @@ from triage.models import FollowUp
 
 if TYPE_CHECKING:
     from triage.models import Assessment, Patient
-    from triage.scoring import RuleSet
+    from triage.scoring.rules import RuleSet
 
 OPEN_STATES = ("scheduled", "dispatched", "escalated")
 

@@ -21,8 +21,11 @@ from kernel.accounts import Principal, Role
 from kernel.db import new_id, utcnow
 from kernel.errors import Conflict, DomainError, Forbidden, InvalidInput, NotFound
 from kernel.settings import get_settings
-from triage import followups, scoring
+from triage import followups
 from triage.models import Assessment, FollowUp, Patient, PatientPhone, Transfer
+from triage.scoring.result import score as score_vitals
+from triage.scoring.rules import DEFAULT_POLICY, RULE_SETS, Policy, RuleSet
+from triage.scoring.vitals import Vitals, VitalsOutOfRange
 
 log = logging.getLogger(__name__)
 
@@ -47,34 +50,34 @@ class AlreadyAmended(Conflict):
 
 
 @functools.lru_cache(maxsize=8)
-def _policy(overrides_json: str) -> scoring.Policy:
+def _policy(overrides_json: str) -> Policy:
     overrides = json.loads(overrides_json)
     if not overrides:
-        return scoring.DEFAULT_POLICY
+        return DEFAULT_POLICY
     if "name" not in overrides:
         # The name goes into every rules_version; a silent change would make old records lie.
         raise ValueError("HOTLINE_TRIAGE_POLICY_OVERRIDES must give a new policy name")
-    fields = {f.name for f in dataclasses.fields(scoring.Policy)}
+    fields = {f.name for f in dataclasses.fields(Policy)}
     unknown = set(overrides) - fields
     if unknown:
         raise ValueError(f"unknown policy fields: {', '.join(sorted(unknown))}")
     for key in ("severe_symptoms", "critical_symptoms"):
         if key in overrides:
             overrides[key] = frozenset(overrides[key])
-    return scoring.Policy(**overrides)
+    return Policy(**overrides)
 
 
-def policy() -> scoring.Policy:
+def policy() -> Policy:
     return _policy(json.dumps(get_settings().triage_policy_overrides, sort_keys=True))
 
 
-def rule_set() -> scoring.RuleSet:
+def rule_set() -> RuleSet:
     name = get_settings().triage_rule_set
     try:
-        return scoring.RULE_SETS[name]
+        return RULE_SETS[name]
     except KeyError:
         raise DomainError(
-            f"HOTLINE_TRIAGE_RULE_SET={name!r} is not one of {', '.join(scoring.RULE_SETS)}",
+            f"HOTLINE_TRIAGE_RULE_SET={name!r} is not one of {', '.join(RULE_SETS)}",
             code="rule_set_unknown",
             status_code=500,
         ) from None
@@ -83,21 +86,19 @@ def rule_set() -> scoring.RuleSet:
 _FIELD_NAMES = {"age_years": "age"}
 
 
-def make_vitals(
-    data: dict[str, Any], *, age: float, extra: dict[str, Any] | None = None
-) -> scoring.Vitals:
+def make_vitals(data: dict[str, Any], *, age: float, extra: dict[str, Any] | None = None) -> Vitals:
     """Vitals from an API body; an implausible value becomes a 422 naming the API's field."""
     fields = {k: v for k, v in data.items() if k != "age"}
     try:
-        return scoring.Vitals(age_years=age, **fields, **(extra or {}))
-    except scoring.VitalsOutOfRange as exc:
+        return Vitals(age_years=age, **fields, **(extra or {}))
+    except VitalsOutOfRange as exc:
         raise InvalidInput(_FIELD_NAMES.get(exc.field, exc.field), exc.rule) from None
 
 
 def score(data: dict[str, Any]) -> dict[str, Any]:
     """The live score of the console and of other tools: nothing is stored."""
     vitals = make_vitals(data, age=data["age"])
-    return scoring.score(vitals, rule_set(), policy()).to_dict()
+    return score_vitals(vitals, rule_set(), policy()).to_dict()
 
 
 # --------------------------------------------------------------------------- patients
@@ -257,7 +258,7 @@ def content_hash(a: Assessment) -> str:
 
 
 def _decide(
-    recommended: dict[str, Any], given: dict[str, Any] | None, pol: scoring.Policy
+    recommended: dict[str, Any], given: dict[str, Any] | None, pol: Policy
 ) -> dict[str, Any]:
     """The decision as stored: the recommendation unless the doctor chose otherwise."""
     if given is None:
@@ -324,7 +325,7 @@ def sign_assessment(
         },
     )
     pol, rs = policy(), rule_set()
-    result = scoring.score(vitals, rs, pol)
+    result = score_vitals(vitals, rs, pol)
     scores = result.to_dict()
     recommended = scores["disposition"]
     decision_in = body.get("decision")
