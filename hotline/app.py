@@ -22,8 +22,8 @@ from kernel.db import get_engine, unit_of_work
 from kernel.errors import install_error_handlers
 from kernel.redisconn import get_redis
 from kernel.settings import get_settings
-from triage import area_routes
 from triage import routes as triage_routes
+from triage.areas import routes as area_routes
 
 log = logging.getLogger(__name__)
 STATIC = Path(__file__).parent / "static"

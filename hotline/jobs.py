@@ -8,8 +8,8 @@ from rq import Queue, Worker
 
 from dispatch import jobs as dispatch_jobs
 from kernel.redisconn import get_redis_bytes
-from triage import area_jobs
 from triage import jobs as triage_jobs
+from triage.areas import jobs as area_jobs
 
 QUEUES = ("dispatch", "followups", "maintenance", "default")
 

@@ -23,6 +23,7 @@ from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from kernel.db import ID, Base, new_id, utcnow
 from kernel.errors import Conflict
+from triage.areas import models as area_models  # noqa: F401  (loading triage.models loads every triage table)
 
 OUTCOMES = ("recovered", "died", "transferred")
 ISOLATION_PLACES = ("home", "concentrated", "hospital")

@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from triage.epidemic import (
+from triage.areas.decision_218 import (
     EpidemicInputError,
     EpidemicInputs,
     EpidemicPolicy,
