@@ -29,7 +29,7 @@ from kernel.accounts import Role
 from kernel.db import insert_ignore, utcnow
 from kernel.errors import Conflict, DomainError, Forbidden, InvalidInput, NotFound
 from kernel.settings import get_settings
-from triage import service as triage_service
+from triage.caller_risk import caller_risk
 
 log = logging.getLogger(__name__)
 
@@ -113,7 +113,7 @@ def branch_is_open(branch: Branch, at: datetime | None = None) -> bool:
 
 def caller_priority(session: Session, caller: str, branch: Branch) -> tuple[Priority, str]:
     s = get_settings()
-    risk = triage_service.caller_risk(session, caller)
+    risk = caller_risk(session, caller)
     since = utcnow() - timedelta(seconds=s.repeat_caller_window_s)
     returning = session.scalar(
         select(func.count(Call.id)).where(
@@ -496,7 +496,7 @@ def hangup(session: Session, r: redis.Redis, call: Call) -> str:
 
 def _after_abandon(session: Session, r: redis.Redis, call: Call) -> None:
     """An abandoned caller whose patient was triaged severe is called back, first."""
-    risk = triage_service.caller_risk(session, call.caller)
+    risk = caller_risk(session, call.caller)
     if call.direction != "inbound" or risk is None or not risk.severe:
         return
     task = register_call(

@@ -22,8 +22,8 @@ from kernel.settings import get_settings
 from tests.conftest import ROOT
 from tests.triage.test_assessments import login, new_patient, sign
 from triage import jobs
-from triage.followups import DueFollowUp
 from triage.models import FollowUp
+from triage.ports import DueFollowUp
 
 HANG = "test:sink:hang"  # "before" hangs inside the transaction, "after" once it committed
 HUNG = "test:sink:hung"

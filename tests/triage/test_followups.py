@@ -15,9 +15,9 @@ from kernel.events import Event
 from kernel.redisconn import get_redis_bytes
 from tests.conftest import seed_branches
 from tests.triage.test_assessments import login, new_patient, sign
-from triage import followups, jobs
-from triage.followups import DueFollowUp
+from triage import followups, jobs, ports
 from triage.models import FollowUp
+from triage.ports import DueFollowUp
 
 
 class RecordingSink:
@@ -35,9 +35,9 @@ class RecordingSink:
 @pytest.fixture
 def sink() -> Iterator[RecordingSink]:
     s = RecordingSink()
-    followups.register_sink(s)
+    ports.register_call_centre(s)
     yield s
-    followups.register_sink(None)
+    ports.register_call_centre(None)
 
 
 def followup(fid: str) -> FollowUp:
