@@ -1,4 +1,4 @@
-"""Ward epidemic level against Decision 218/QĐ-BYT as written in CLINICAL.md section 4."""
+"""Ward epidemic level against Decision 218/QĐ-BYT as docs/clinical-rules.md writes it down."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""NEWS2, warning signs, severity and disposition against the tables in CLINICAL.md."""
+"""NEWS2, warning signs, severity and disposition against the tables in docs/clinical-rules.md."""
 
 from __future__ import annotations
 
