@@ -15,7 +15,15 @@ from fastapi.staticfiles import StaticFiles
 from sqlalchemy import text
 
 from dispatch import routes as dispatch_routes
-from hotline import console_ws, dashboard_routes, presence, rebuild, routes, supervision_routes
+from hotline import (
+    console_ws,
+    dashboard_routes,
+    followups,
+    presence,
+    rebuild,
+    routes,
+    supervision_routes,
+)
 from hotline.live import BranchFigures, Hub
 from hotline.routing import keys
 from hotline.routing.router import router_for
@@ -24,8 +32,8 @@ from kernel.db import get_engine, unit_of_work
 from kernel.errors import install_error_handlers
 from kernel.redisconn import get_redis
 from kernel.settings import get_settings
-from triage import area_routes
 from triage import routes as triage_routes
+from triage.areas import routes as area_routes
 
 log = logging.getLogger(__name__)
 STATIC = Path(__file__).parent / "static"
@@ -104,6 +112,7 @@ def health() -> JSONResponse:
 
 def create_app() -> FastAPI:
     app = FastAPI(title="1022 hotline", version="0.1.0", lifespan=lifespan)
+    followups.register()
     install_error_handlers(app)
     app.add_api_route("/healthz", health, methods=["GET"], tags=["public"])
     app.include_router(auth_routes.router)

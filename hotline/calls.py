@@ -27,7 +27,7 @@ from kernel.db import unit_of_work, utcnow
 from kernel.errors import Conflict, Forbidden
 from kernel.redisconn import get_redis
 from kernel.settings import get_settings
-from triage import service as triage_service
+from triage.caller_risk import caller_risk
 
 
 class Priority(enum.IntEnum):
@@ -49,7 +49,7 @@ def offer_timeout_ms() -> int:
 
 def caller_priority(session: Session, caller: str) -> tuple[Priority, str]:
     s = get_settings()
-    risk = triage_service.caller_risk(session, caller)
+    risk = caller_risk(session, caller)
     since = utcnow() - timedelta(seconds=s.repeat_caller_window_s)
     returning = session.scalar(
         select(func.count(Call.id)).where(
@@ -281,7 +281,7 @@ def _hangup_unknown_to_routing(session: Session, call: Call) -> str:
 
 def _after_abandon(session: Session, call: Call) -> None:
     """An abandoned caller whose patient was triaged severe is called back, first."""
-    risk = triage_service.caller_risk(session, call.caller)
+    risk = caller_risk(session, call.caller)
     if call.direction != CallDirection.INBOUND or risk is None or not risk.severe:
         return
     task = register_call(

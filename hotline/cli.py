@@ -69,7 +69,7 @@ def cmd_seed_demo(_: argparse.Namespace) -> int:
 def _seed_other_domains(session: object) -> list[str]:
     """Let later domains add their demo data (hospitals, patients) when they exist."""
     lines: list[str] = []
-    for module in ("dispatch.demo", "triage.demo", "triage.area_demo"):
+    for module in ("dispatch.demo", "triage.demo", "triage.areas.demo"):
         try:
             mod = __import__(module, fromlist=["seed_demo"])
         except ModuleNotFoundError:
@@ -275,7 +275,10 @@ def _add_domain_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    from hotline import followups
+
     args = build_parser().parse_args(argv)
+    followups.register()
     return int(args.func(args) or 0)
 
 

@@ -28,7 +28,7 @@ from kernel.db import SessionLocal, utcnow
 from kernel.deps import RedisDep, SessionDep, principal_for_token, require_roles
 from kernel.errors import InvalidInput
 from kernel.redisconn import get_redis
-from triage import area_service
+from triage.areas import levels as ward_levels
 
 router = APIRouter(tags=["dashboard"])
 
@@ -181,14 +181,14 @@ def transfer_figures(session: Session, now: datetime) -> dict[str, Any]:
 
 def dashboard(session: Session, r: Any) -> dict[str, Any]:
     now = utcnow()
-    wards = area_service.current_levels(session)
+    wards = ward_levels.current_levels(session)
     return {
         "at": now.isoformat(),
         "branches": branch_cards(session, r, now),
         "beds": beds_by_district(session, now),
         "transfers": transfer_figures(session, now),
         "wards": wards,
-        "ward_summary": area_service.level_summary(wards),
+        "ward_summary": ward_levels.level_summary(wards),
     }
 
 

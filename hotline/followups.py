@@ -1,15 +1,21 @@
-"""The follow-up sink: how triage's due follow-ups enter the branch queue as outbound tasks."""
+"""The call centre as triage sees it (triage.ports.CallCentre): follow-up calls into the branch
+queue, and who answered a patient's calls."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from hotline import calls
-from triage.followups import DueFollowUp
+from hotline.models import Call, Doctor
+from triage import ports
+from triage.ports import DueFollowUp
 
 
-class HotlineFollowUpSink:
-    """Found by triage through settings.followup_sink = "hotline.followups:sink"."""
+class HotlineCallCentre:
+    """What triage reaches through triage.ports once register() has run."""
 
     def dispatch(self, session: Session, task: DueFollowUp) -> None:
         priority = calls.Priority.HIGH_RISK if task.high_risk else calls.Priority.RETURNING
@@ -35,5 +41,20 @@ class HotlineFollowUpSink:
             reason="follow-up overdue",
         )
 
+    def answered_call_from(self, session: Session, *, user_id: str, phones: Sequence[str]) -> bool:
+        # answered_by, not doctor_id: the doctor a call is with now may not be who answered it.
+        answered = session.scalar(
+            select(Call.id)
+            .join(Doctor, Doctor.id == Call.answered_by)
+            .where(Doctor.user_id == user_id, Call.caller.in_(phones))
+            .limit(1)
+        )
+        return answered is not None
 
-sink = HotlineFollowUpSink()
+
+sink = HotlineCallCentre()
+
+
+def register() -> None:
+    """Hand triage this process's call centre; every composition root calls it at start."""
+    ports.register_call_centre(sink)

@@ -7,10 +7,10 @@ import logging
 from rq import Queue, Worker
 
 from dispatch import jobs as dispatch_jobs
-from hotline import tables
+from hotline import followups, tables
 from kernel.redisconn import get_redis_bytes
-from triage import area_jobs
 from triage import jobs as triage_jobs
+from triage.areas import jobs as area_jobs
 
 QUEUES = ("dispatch", "followups", "maintenance", "default")
 
@@ -30,6 +30,7 @@ def run_worker(*, burst: bool = False, queues: list[str] | None = None) -> int:
     dispatch_jobs.on_worker_start()
     # Configure the ORM once here, before the worker forks, not in every job's process.
     tables.load_all()
+    followups.register()
     # Scheduled follow-ups live in Redis, which keeps nothing across a restart; the
     # sweep re-arms them from the database.
     triage_jobs.arm_sweep(0)

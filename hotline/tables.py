@@ -15,7 +15,7 @@ MODEL_MODULES = (
     "kernel.events",
     "hotline.models",
     "triage.models",
-    "triage.areas",
+    "triage.areas.models",
     "dispatch.models",
 )
 

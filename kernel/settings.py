@@ -46,7 +46,7 @@ class Settings(BaseSettings):
     repeat_caller_window_s: int = 3600
     elderly_age: int = 65
 
-    # Triage (CLINICAL.md "our default" values live in triage.rules; these pick).
+    # Triage: the rule set in force (docs/clinical-rules.md lists the sets and defaults).
     triage_rule_set: str = "moh-261-2022"
 
     # Dispatch.
@@ -54,12 +54,9 @@ class Settings(BaseSettings):
     bed_staleness_s: int = 6 * 3600
     ambulance_speed_kmh: float = 30.0
 
-    # Triage follow-ups and escalation (CLINICAL.md leaves these to us).
-    # Policy fields to override (triage.scoring.Policy); must include a new "name".
+    # Triage follow-ups and escalation. Policy fields to override (their names are in
+    # docs/clinical-rules.md); the overrides must include a new "name".
     triage_policy_overrides: dict[str, Any] = {}
-    # "module:attribute" of the object that turns a due follow-up into an outbound task;
-    # resolved at run time so triage never imports hotline.
-    followup_sink: str = "hotline.followups:sink"
     followup_branch_digit: str = "3"
     followup_grace_s: int = 1800
     followup_rising_risk_factor: float = 0.5
@@ -69,8 +66,8 @@ class Settings(BaseSettings):
     triage_default_lat: float = 10.7769
     triage_default_lon: float = 106.7009
 
-    # Epidemic levels: triage.epidemic.EpidemicPolicy / triage.area_service.AreaPolicy
-    # fields to override (CLINICAL.md section 4's "our default" choices).
+    # Epidemic levels: policy fields to override, for the "our default" choices of
+    # docs/clinical-rules.md.
     epidemic_policy_overrides: dict[str, Any] = {}
     area_policy_overrides: dict[str, Any] = {}
 

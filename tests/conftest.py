@@ -67,6 +67,10 @@ def _truncate_all() -> None:
 def _database() -> Iterator[None]:
     redis_url()  # start the embedded Redis once, if that is the mode
     _reset_database()
+    # The suite is a composition root too: services called in-process reach the call centre.
+    from hotline import followups
+
+    followups.register()
     yield
 
 

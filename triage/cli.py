@@ -8,26 +8,26 @@ from pathlib import Path
 
 def cmd_areas_import(args: argparse.Namespace) -> int:
     from kernel.db import unit_of_work
-    from triage import area_service
+    from triage.areas import csv_import, levels
 
-    path = Path(args.file) if args.file else area_service.SAMPLE_CSV
+    path = Path(args.file) if args.file else csv_import.SAMPLE_CSV
     with unit_of_work() as session:
-        counts = area_service.import_areas(
-            session, area_service.read_areas_csv(path.read_text(encoding="utf-8"))
+        counts = csv_import.import_areas(
+            session, csv_import.read_areas_csv(path.read_text(encoding="utf-8"))
         )
         if not args.no_recompute:
-            counts |= area_service.recompute_levels(session)
+            counts |= levels.recompute_levels(session)
     print(", ".join(f"{k}: {v}" for k, v in counts.items()))
     return 0
 
 
 def cmd_areas_levels(_: argparse.Namespace) -> int:
     from kernel.db import unit_of_work
-    from triage import area_service
+    from triage.areas import levels
 
     with unit_of_work() as session:
-        area_service.recompute_levels(session)
-        for v in area_service.current_levels(session):
+        levels.recompute_levels(session)
+        for v in levels.current_levels(session):
             print(f"{v['ward_code']}\t{v['district_name']}\t{v['ward_name']}\tlevel {v['level']}")
     return 0
 

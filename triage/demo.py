@@ -8,8 +8,10 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from kernel.accounts import Principal, Role, User
-from triage import service
 from triage.models import PatientPhone
+from triage.patients import create_patient
+from triage.schemas import AssessmentIn, AssessmentVitalsIn
+from triage.signing import sign_assessment
 
 STABLE: dict[str, Any] = {
     "respiratory_rate": 16,
@@ -75,11 +77,10 @@ def seed_demo(session: Session) -> list[str]:
         if existing and phone not in seeded:
             continue
         seeded.add(phone)
-        patient = service.create_patient(session, actor="demo", phones=[phone], **fields)
+        patient = create_patient(session, actor="demo", phones=[phone], **fields)
         for vitals in visits:
-            service.sign_assessment(
-                session, signer, patient, {"vitals": vitals, "notes": "demo", "phone": phone}
-            )
+            body = AssessmentIn(vitals=AssessmentVitalsIn(**vitals), notes="demo", phone=phone)
+            sign_assessment(session, signer, patient, body)
     if not seeded:
         return []
     return [f"triage demo patients on {', '.join(sorted(seeded))} (signed by {doctor.username})"]

@@ -1,20 +1,17 @@
-"""Follow-up calls owed to home patients: scheduling, the guarded state machine, and the sink to the call queue.
+"""Follow-up calls owed to home patients: scheduling, and the guarded state machine that takes them to the call queue.
 
 States move forward only: scheduled -> dispatched -> escalated -> done, or -> cancelled when a newer
 assessment supersedes a follow-up before it was due. Each move is a conditional UPDATE on the
-expected state, so a job that runs twice (a worker crash, a sweep re-enqueue) acts once.
-
-The sink: triage must not import hotline, so the object that turns a due follow-up into an
-outbound task is found by the dotted path in settings.followup_sink ("hotline.followups:sink"),
-resolved when first used in whichever process runs the job; tests register their own.
+expected state, so a job that runs twice (a worker crash, a sweep re-enqueue) acts once. The call
+queue itself is the call centre's, reached through triage.ports.
 """
 
 from __future__ import annotations
 
-import importlib
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Any, Final
 
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
@@ -22,52 +19,14 @@ from sqlalchemy.orm import Session
 from kernel import events
 from kernel.db import utcnow
 from kernel.settings import get_settings
+from triage import ports
+from triage.caller_risk import caller_risk
 from triage.models import FollowUp
+from triage.vocabulary import FollowUpState
 
 if TYPE_CHECKING:
     from triage.models import Assessment, Patient
-    from triage.scoring import RuleSet
-
-OPEN_STATES = ("scheduled", "dispatched", "escalated")
-
-
-@dataclass(frozen=True)
-class DueFollowUp:
-    """What the call queue needs to know; no ORM object crosses the domain line."""
-
-    followup_id: str
-    patient_id: str
-    phone: str
-    task_ref: str
-    branch_digit: str
-    high_risk: bool
-    reason: str
-
-
-class FollowUpSink(Protocol):
-    def dispatch(self, session: Session, task: DueFollowUp) -> None:
-        """Put the follow-up call into the branch queue, in the caller's transaction."""
-
-    def escalate(self, session: Session, task: DueFollowUp) -> None:
-        """The follow-up is overdue: raise its priority in the queue."""
-
-
-_registered: FollowUpSink | None = None
-
-
-def register_sink(sink: FollowUpSink | None) -> None:
-    """Override the configured sink (tests, or an app that wires it explicitly)."""
-    global _registered
-    _registered = sink
-
-
-def get_sink() -> FollowUpSink:
-    if _registered is not None:
-        return _registered
-    module, _, attr = get_settings().followup_sink.partition(":")
-    sink: FollowUpSink = getattr(importlib.import_module(module), attr)
-    return sink
-
+    from triage.scoring.rules import RuleSet
 
 # --------------------------------------------------------------------------- scheduling
 
@@ -102,6 +61,7 @@ def schedule(
     hours: float,
     rule_set: RuleSet,
 ) -> FollowUp:
+    """The follow-up a home-care decision owes, due `hours` after signing (sooner if risk rises)."""
     s = get_settings()
     reason = f"home care: follow-up in {hours:g} h"
     rising = rising_risk(assessment, previous, rule_set)
@@ -117,7 +77,7 @@ def schedule(
         reason=reason[:255],
         due_at=due,
         escalate_at=due + timedelta(seconds=s.followup_grace_s),
-        state="scheduled",
+        state=FollowUpState.SCHEDULED,
     )
     session.add(fu)
     session.flush()
@@ -138,6 +98,7 @@ def schedule(
     fu_id, escalate_at = fu.id, fu.escalate_at
 
     def _enqueue() -> None:
+        # Imported here: the jobs run this module's functions, so it imports this one.
         from triage import jobs
 
         jobs.schedule_followup(fu_id, due, escalate_at)
@@ -150,8 +111,8 @@ def close_open(session: Session, patient_id: str, *, by_assessment_id: str) -> N
     """A new assessment answers the follow-ups that were owed: done if called, cancelled if not yet due."""
     now = utcnow()
     for from_states, to_state in (
-        (("dispatched", "escalated"), "done"),
-        (("scheduled",), "cancelled"),
+        ((FollowUpState.DISPATCHED, FollowUpState.ESCALATED), FollowUpState.DONE),
+        ((FollowUpState.SCHEDULED,), FollowUpState.CANCELLED),
     ):
         ids = list(
             session.scalars(
@@ -173,24 +134,52 @@ def close_open(session: Session, patient_id: str, *, by_assessment_id: str) -> N
             )
 
 
-def _transition(
-    session: Session, followup_id: str, *, from_state: str, to_state: str, **values: Any
-) -> bool:
-    """The one guard: only the job that moves the row out of from_state acts."""
+# --------------------------------------------------------------------------- the state machine
+
+
+@dataclass(frozen=True, slots=True)
+class _Move:
+    """A forward move a job makes once its time has come."""
+
+    from_state: FollowUpState
+    to_state: FollowUpState
+    due: Callable[[FollowUp], datetime]
+    stamp: str  # the column that records when it happened
+
+
+_DISPATCH: Final = _Move(
+    FollowUpState.SCHEDULED, FollowUpState.DISPATCHED, lambda f: f.due_at, "dispatched_at"
+)
+_ESCALATE: Final = _Move(
+    FollowUpState.DISPATCHED, FollowUpState.ESCALATED, lambda f: f.escalate_at, "escalated_at"
+)
+
+
+def _transition(session: Session, followup_id: str, move: _Move, now: datetime) -> bool:
+    """The one guard: only the job that moves the row out of move.from_state acts."""
     res = session.execute(
         update(FollowUp)
-        .where(FollowUp.id == followup_id, FollowUp.state == from_state)
-        .values(state=to_state, **values)
+        .where(FollowUp.id == followup_id, FollowUp.state == move.from_state)
+        .values({"state": move.to_state, move.stamp: now})
         .execution_options(synchronize_session=False)
     )
     return bool(getattr(res, "rowcount", 0) == 1)
 
 
-def _task(session: Session, fu: FollowUp) -> DueFollowUp:
-    from triage import service
+def _take(session: Session, followup_id: str, move: _Move, now: datetime) -> FollowUp | None:
+    """Make the move if the follow-up is due for it; None when it was not, or another job did."""
+    fu = session.get(FollowUp, followup_id)
+    if fu is None or fu.state != move.from_state or move.due(fu) > now:
+        return None
+    if not _transition(session, followup_id, move, now):
+        return None
+    session.refresh(fu)
+    return fu
 
-    risk = service.caller_risk(session, fu.phone) if fu.phone else None
-    return DueFollowUp(
+
+def _task(session: Session, fu: FollowUp) -> ports.DueFollowUp:
+    risk = caller_risk(session, fu.phone) if fu.phone else None
+    return ports.DueFollowUp(
         followup_id=fu.id,
         patient_id=fu.patient_id,
         phone=fu.phone or "",
@@ -204,22 +193,15 @@ def _task(session: Session, fu: FollowUp) -> DueFollowUp:
 def dispatch_due(session: Session, followup_id: str, now: datetime | None = None) -> bool:
     """Turn a due follow-up into an outbound task once; False when it was not due or already done."""
     now = now or utcnow()
-    fu = session.get(FollowUp, followup_id)
-    if fu is None or fu.state != "scheduled" or fu.due_at > now:
+    fu = _take(session, followup_id, _DISPATCH, now)
+    if fu is None:
         return False
-    if not _transition(
-        session, followup_id, from_state="scheduled", to_state="dispatched", dispatched_at=now
-    ):
-        return False
-    session.refresh(fu)
     if not fu.phone:
         # Nobody can be called: a person has to find the patient.
-        _transition(
-            session, followup_id, from_state="dispatched", to_state="escalated", escalated_at=now
-        )
+        _transition(session, followup_id, _ESCALATE, now)
         _alert_supervisor(session, fu, "no phone number to call")
         return True
-    get_sink().dispatch(session, _task(session, fu))
+    ports.call_centre().dispatch(session, _task(session, fu))
     events.record(
         session,
         kind="followup.dispatched",
@@ -234,16 +216,11 @@ def dispatch_due(session: Session, followup_id: str, now: datetime | None = None
 def escalate_overdue(session: Session, followup_id: str, now: datetime | None = None) -> bool:
     """Past the grace period and still not answered: priority up and a supervisor alert, once."""
     now = now or utcnow()
-    fu = session.get(FollowUp, followup_id)
-    if fu is None or fu.state != "dispatched" or fu.escalate_at > now:
+    fu = _take(session, followup_id, _ESCALATE, now)
+    if fu is None:
         return False
-    if not _transition(
-        session, followup_id, from_state="dispatched", to_state="escalated", escalated_at=now
-    ):
-        return False
-    session.refresh(fu)
     if fu.phone:
-        get_sink().escalate(session, _task(session, fu))
+        ports.call_centre().escalate(session, _task(session, fu))
     _alert_supervisor(session, fu, f"follow-up not done within {get_settings().followup_grace_s} s")
     return True
 
@@ -264,10 +241,15 @@ def _alert_supervisor(session: Session, fu: FollowUp, why: str) -> None:
     )
 
 
+# --------------------------------------------------------------------------- the sweep's queries
+
+
 def due_for_dispatch(session: Session, now: datetime) -> list[str]:
     return list(
         session.scalars(
-            select(FollowUp.id).where(FollowUp.state == "scheduled", FollowUp.due_at <= now)
+            select(FollowUp.id).where(
+                FollowUp.state == FollowUpState.SCHEDULED, FollowUp.due_at <= now
+            )
         )
     )
 
@@ -275,17 +257,18 @@ def due_for_dispatch(session: Session, now: datetime) -> list[str]:
 def due_for_escalation(session: Session, now: datetime) -> list[str]:
     return list(
         session.scalars(
-            select(FollowUp.id).where(FollowUp.state == "dispatched", FollowUp.escalate_at <= now)
+            select(FollowUp.id).where(
+                FollowUp.state == FollowUpState.DISPATCHED, FollowUp.escalate_at <= now
+            )
         )
     )
 
 
 def any_open(session: Session) -> bool:
+    """Whether a follow-up still waits for its due or overdue job (the sweep stays armed)."""
+    waiting = (FollowUpState.SCHEDULED, FollowUpState.DISPATCHED)
     return (
-        session.scalar(
-            select(FollowUp.id).where(FollowUp.state.in_(("scheduled", "dispatched"))).limit(1)
-        )
-        is not None
+        session.scalar(select(FollowUp.id).where(FollowUp.state.in_(waiting)).limit(1)) is not None
     )
 
 

@@ -6,13 +6,13 @@ import logging
 from datetime import datetime, timedelta
 
 from rq import Queue
-from sqlalchemy import select
 
 from kernel.db import unit_of_work, utcnow
 from kernel.redisconn import get_redis, get_redis_bytes
 from kernel.settings import get_settings
-from triage import followups, service
+from triage import followups, transfers
 from triage.models import Transfer
+from triage.vocabulary import TransferState
 
 log = logging.getLogger(__name__)
 
@@ -61,9 +61,7 @@ def sweep_once(now: datetime | None = None) -> dict[str, int]:
     with unit_of_work() as session:
         due = followups.due_for_dispatch(session, now)
         overdue = followups.due_for_escalation(session, now)
-        pending_transfers = list(
-            session.scalars(select(Transfer.id).where(Transfer.state == "queued").limit(50))
-        )
+        pending_transfers = transfers.queued_transfers(session)
     q = followups_queue()
     for fid in due:
         q.enqueue(followup_due, fid)
@@ -73,8 +71,8 @@ def sweep_once(now: datetime | None = None) -> dict[str, int]:
     for tid in pending_transfers:
         with unit_of_work() as session:
             tr = session.get(Transfer, tid)
-            if tr is not None and tr.state == "queued":
-                retried += service.request_transfer(session, tr)
+            if tr is not None and tr.state == TransferState.QUEUED:
+                retried += transfers.request_transfer(session, tr)
     return {"due": len(due), "overdue": len(overdue), "transfers": retried}
 
 

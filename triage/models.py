@@ -8,7 +8,6 @@ from typing import Any
 from sqlalchemy import (
     JSON,
     Boolean,
-    CheckConstraint,
     Date,
     Float,
     ForeignKey,
@@ -21,12 +20,18 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
-from kernel.db import ID, Base, new_id, utcnow
+from kernel.db import ID, Base, new_id, one_of, utcnow
 from kernel.errors import Conflict
-
-OUTCOMES = ("recovered", "died", "transferred")
-ISOLATION_PLACES = ("home", "concentrated", "hospital")
-FOLLOWUP_STATES = ("scheduled", "dispatched", "escalated", "done", "cancelled")
+from triage.areas import models as area_models  # noqa: F401  (loading triage.models loads every triage table)
+from triage.vocabulary import (
+    FollowUpState,
+    IsolationPlace,
+    LevelOfCare,
+    Outcome,
+    Severity,
+    TransferState,
+    Urgency,
+)
 
 
 class Patient(Base):
@@ -43,7 +48,7 @@ class Patient(Base):
     pregnant: Mapped[bool] = mapped_column(Boolean, default=False)
     vaccination_doses: Mapped[int | None] = mapped_column(Integer)
     positive_test_on: Mapped[date | None] = mapped_column(Date)
-    isolation_place: Mapped[str] = mapped_column(String(16), default="home")
+    isolation_place: Mapped[str] = mapped_column(String(16), default=IsolationPlace.HOME)
     care_tier: Mapped[int | None] = mapped_column(Integer)
     outcome: Mapped[str | None] = mapped_column(String(16))
     outcome_on: Mapped[date | None] = mapped_column(Date)
@@ -58,12 +63,7 @@ class Patient(Base):
         back_populates="patient", lazy="selectin", cascade="all, delete-orphan"
     )
 
-    __table_args__ = (
-        CheckConstraint("outcome IN ('recovered', 'died', 'transferred')", name="outcome_known"),
-        CheckConstraint(
-            "isolation_place IN ('home', 'concentrated', 'hospital')", name="isolation_place_known"
-        ),
-    )
+    __table_args__ = (one_of("outcome", Outcome), one_of("isolation_place", IsolationPlace))
 
 
 class PatientPhone(Base):
@@ -113,7 +113,10 @@ class Assessment(Base):
     signed_at: Mapped[datetime]
     content_hash: Mapped[str] = mapped_column(String(64))
 
-    __table_args__ = (Index("ix_triage_assessments_patient_signed", "patient_id", "signed_at"),)
+    __table_args__ = (
+        Index("ix_triage_assessments_patient_signed", "patient_id", "signed_at"),
+        one_of("severity", Severity),
+    )
 
 
 def _refuse_change(_mapper: Any, _conn: Any, target: Assessment) -> None:
@@ -139,7 +142,7 @@ class FollowUp(Base):
     reason: Mapped[str] = mapped_column(String(255), default="")
     due_at: Mapped[datetime] = mapped_column(index=True)
     escalate_at: Mapped[datetime]
-    state: Mapped[str] = mapped_column(String(16), default="scheduled", index=True)
+    state: Mapped[str] = mapped_column(String(16), default=FollowUpState.SCHEDULED, index=True)
     task_ref: Mapped[str | None] = mapped_column(String(64))
     dispatched_at: Mapped[datetime | None]
     escalated_at: Mapped[datetime | None]
@@ -147,12 +150,7 @@ class FollowUp(Base):
     closed_by_assessment_id: Mapped[str | None] = mapped_column(String(32))
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
 
-    __table_args__ = (
-        CheckConstraint(
-            "state IN ('scheduled', 'dispatched', 'escalated', 'done', 'cancelled')",
-            name="state_known",
-        ),
-    )
+    __table_args__ = (one_of("state", FollowUpState),)
 
 
 class Transfer(Base):
@@ -163,14 +161,20 @@ class Transfer(Base):
     id: Mapped[str] = mapped_column(ID, primary_key=True, default=new_id)
     assessment_id: Mapped[str] = mapped_column(ForeignKey("triage_assessments.id"), unique=True)
     patient_id: Mapped[str] = mapped_column(ForeignKey("triage_patients.id"), index=True)
+    # The bed type dispatch is asked for: the decision's level of care.
     bed_type: Mapped[str] = mapped_column(String(16))
     urgency: Mapped[str] = mapped_column(String(16))
     pickup_lat: Mapped[float] = mapped_column(Float)
     pickup_lon: Mapped[float] = mapped_column(Float)
-    # "requested" once dispatch holds it; "queued" while dispatch is unavailable (retried).
-    state: Mapped[str] = mapped_column(String(16), default="queued")
+    state: Mapped[str] = mapped_column(String(16), default=TransferState.QUEUED)
     # Dispatch's transfer request id, a plain string: no FK across domains.
     transfer_request_id: Mapped[str | None] = mapped_column(String(64))
     requested_by: Mapped[str] = mapped_column(String(64))
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     requested_at: Mapped[datetime | None]
+
+    __table_args__ = (
+        one_of("bed_type", LevelOfCare),
+        one_of("urgency", Urgency),
+        one_of("state", TransferState),
+    )

@@ -3,11 +3,26 @@
 from __future__ import annotations
 
 from datetime import date, datetime
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-Consciousness = Literal["alert", "confusion", "voice", "pain", "unresponsive"]
+from triage.vocabulary import (
+    Action,
+    Consciousness,
+    FollowUpState,
+    IsolationPlace,
+    LevelOfCare,
+    News2Risk,
+    Outcome,
+    Severity,
+    TransferState,
+    Urgency,
+)
+
+Sex = Literal["male", "female", "other"]
+
+# --------------------------------------------------------------------------- scoring
 
 
 class VitalsIn(BaseModel):
@@ -28,30 +43,39 @@ class VitalsIn(BaseModel):
     symptoms: list[str] = []
 
 
-class AssessmentVitalsIn(VitalsIn):
-    # At signing the age may come from the patient record.
-    age: float | None = None  # type: ignore[assignment]
+class News2Out(BaseModel):
+    """A NEWS2 from the parameters reported: a partial total is a lower bound (see `missing`)."""
+
+    total: int | None
+    risk: News2Risk | None
+    components: dict[str, int | None]
+    complete: bool
+    missing: list[str]
+    scale: Literal[1, 2]
+    # False below the policy's NEWS2 age: shown, not used for the disposition.
+    applicable: bool
+    response: str | None
 
 
-class DecisionIn(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+class DispositionOut(BaseModel):
+    action: Action
+    level_of_care: LevelOfCare | None
+    tier: int | None
+    urgency: Urgency | None
+    follow_up_hours: float | None
+    reasons: list[str]
 
-    action: Literal["home_care", "transfer"]
-    level_of_care: Literal["oxygen", "icu"] | None = None
-    follow_up_hours: float | None = Field(default=None, gt=0, le=72)
+
+class ScoresOut(BaseModel):
+    news2: News2Out
+    warning_signs: list[str]
+    severity: Severity | None
+    disposition: DispositionOut
+    # What produced the scores, e.g. "news2-rcp-2017+moh-261-2022/r1+policy:default/r1".
+    rules_version: str
 
 
-class AssessmentIn(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-    vitals: AssessmentVitalsIn
-    # Left out: the doctor accepts the recommendation as it stands.
-    decision: DecisionIn | None = None
-    override_reason: str | None = None
-    notes: str = ""
-    call_id: str | None = Field(default=None, max_length=64)
-    amends_id: str | None = None
-    phone: str | None = Field(default=None, max_length=32)
+# --------------------------------------------------------------------------- patients
 
 
 class PatientIn(BaseModel):
@@ -61,13 +85,13 @@ class PatientIn(BaseModel):
     phones: list[str] = Field(default=[], max_length=5)
     date_of_birth: date | None = None
     age_years: float | None = Field(default=None, ge=0, le=130)
-    sex: Literal["male", "female", "other"] | None = None
+    sex: Sex | None = None
     ward_code: str | None = Field(default=None, max_length=16)
     risk_factors: list[str] = []
     pregnant: bool = False
     vaccination_doses: int | None = Field(default=None, ge=0, le=10)
     positive_test_on: date | None = None
-    isolation_place: Literal["home", "concentrated", "hospital"] = "home"
+    isolation_place: IsolationPlace = IsolationPlace.HOME
     care_tier: int | None = Field(default=None, ge=1, le=9)
     lat: float | None = Field(default=None, ge=-90, le=90)
     lon: float | None = Field(default=None, ge=-180, le=180)
@@ -80,15 +104,15 @@ class PatientPatch(BaseModel):
     add_phones: list[str] = []
     date_of_birth: date | None = None
     age_years: float | None = Field(default=None, ge=0, le=130)
-    sex: Literal["male", "female", "other"] | None = None
+    sex: Sex | None = None
     ward_code: str | None = Field(default=None, max_length=16)
     risk_factors: list[str] | None = None
     pregnant: bool | None = None
     vaccination_doses: int | None = Field(default=None, ge=0, le=10)
     positive_test_on: date | None = None
-    isolation_place: Literal["home", "concentrated", "hospital"] | None = None
+    isolation_place: IsolationPlace | None = None
     care_tier: int | None = Field(default=None, ge=1, le=9)
-    outcome: Literal["recovered", "died", "transferred"] | None = None
+    outcome: Outcome | None = None
     outcome_on: date | None = None
     lat: float | None = Field(default=None, ge=-90, le=90)
     lon: float | None = Field(default=None, ge=-180, le=180)
@@ -108,12 +132,80 @@ class PatientOut(BaseModel):
     pregnant: bool
     vaccination_doses: int | None
     positive_test_on: date | None
-    isolation_place: str
+    isolation_place: IsolationPlace
     care_tier: int | None
-    outcome: str | None
+    outcome: Outcome | None
     outcome_on: date | None
     lat: float | None
     lon: float | None
+
+    @field_validator("phones", mode="before")
+    @classmethod
+    def _numbers(cls, phones: list[Any]) -> list[Any]:
+        # The record holds phone rows; the API shows their numbers.
+        return [p if isinstance(p, str) else p.phone for p in phones]
+
+
+# --------------------------------------------------------------------------- assessments
+
+
+class AssessmentVitalsIn(VitalsIn):
+    # At signing the age may come from the patient record.
+    age: float | None = None  # type: ignore[assignment]
+
+
+class DecisionIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    action: Action
+    level_of_care: LevelOfCare | None = None
+    follow_up_hours: float | None = Field(default=None, gt=0, le=72)
+
+
+class AssessmentIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    vitals: AssessmentVitalsIn
+    # Left out: the doctor accepts the recommendation as it stands.
+    decision: DecisionIn | None = None
+    override_reason: str | None = None
+    notes: str = ""
+    call_id: str | None = Field(default=None, max_length=64)
+    amends_id: str | None = None
+    phone: str | None = Field(default=None, max_length=32)
+
+
+class FollowUpOut(BaseModel):
+    id: str
+    assessment_id: str
+    state: FollowUpState
+    due_at: datetime
+    escalate_at: datetime
+    interval_hours: float
+    reason: str
+    phone: str | None
+    dispatched_at: datetime | None
+    escalated_at: datetime | None
+    closed_at: datetime | None
+
+
+class PickupOut(BaseModel):
+    lat: float
+    lon: float
+
+
+class TransferOut(BaseModel):
+    id: str
+    assessment_id: str
+    bed_type: LevelOfCare
+    urgency: Urgency
+    pickup: PickupOut
+    state: TransferState
+    transfer_request_id: str | None
+    # Dispatch's status of the request, read live; None while dispatch has not taken it.
+    dispatch_status: str | None
+    created_at: datetime
+    requested_at: datetime | None
 
 
 class AssessmentOut(BaseModel):
@@ -123,6 +215,7 @@ class AssessmentOut(BaseModel):
     amended_by_id: str | None
     call_id: str | None
     age_years: float
+    # The signed record's JSON as stored: the vitals as reported, scores and decisions.
     vitals: dict[str, Any]
     symptoms: list[str]
     scores: dict[str, Any]
@@ -136,5 +229,39 @@ class AssessmentOut(BaseModel):
     signed_at: datetime
     content_hash: str
     hash_valid: bool
-    follow_up: dict[str, Any] | None
-    transfer: dict[str, Any] | None
+    follow_up: FollowUpOut | None
+    transfer: TransferOut | None
+
+
+# --------------------------------------------------------------------------- timeline
+
+
+class AssessmentItem(AssessmentOut):
+    kind: Literal["assessment"]
+    at: datetime
+
+
+class FollowUpItem(FollowUpOut):
+    kind: Literal["follow_up"]
+    at: datetime
+
+
+class TransferItem(TransferOut):
+    kind: Literal["transfer"]
+    at: datetime
+
+
+class TrendPoint(BaseModel):
+    at: datetime
+    news2: int | None
+    spo2: int | None
+    assessment_id: str
+
+
+class TimelineOut(BaseModel):
+    patient_id: str
+    items: list[
+        Annotated[AssessmentItem | FollowUpItem | TransferItem, Field(discriminator="kind")]
+    ]
+    # NEWS2 and SpO2 of each assessment no later one amends.
+    trend: list[TrendPoint]

@@ -11,7 +11,9 @@ from tests.conftest import LiveServer, make_user, seed_branches
 
 def _seed() -> None:
     from dispatch import demo as dispatch_demo
-    from triage import area_demo, area_service
+    from triage.areas import demo as area_demo
+    from triage.areas.figures import local_today
+    from triage.areas.levels import recompute_levels
     from triage.models import Patient
 
     seed_branches()
@@ -20,12 +22,12 @@ def _seed() -> None:
         dispatch_demo.seed_demo(s)
         area_demo.seed_demo(s)
         # A week of cases in Bến Thành, and one death in Cầu Kho, so the grid is not all one colour.
-        today = area_service.local_today()
+        today = local_today()
         for i in range(120):
             s.add(Patient(full_name=f"BN {i}", ward_code="26743", positive_test_on=today))
         s.add(Patient(full_name="BN x", ward_code="26761", outcome="died", outcome_on=today))
         s.flush()
-        area_service.recompute_levels(s)
+        recompute_levels(s)
 
 
 def test_dashboard_shows_live_branches_beds_and_explains_a_ward(browser: Any) -> None:

@@ -115,7 +115,7 @@ def test_transfers_waiting_and_time_to_bed(client: Any, sup: str) -> None:
 
 
 def test_ward_levels_are_on_the_dashboard(client: Any, sup: str) -> None:
-    from triage import area_demo
+    from triage.areas import demo as area_demo
 
     with unit_of_work() as s:
         lines = area_demo.seed_demo(s)

@@ -10,7 +10,8 @@ from sqlalchemy import select
 from kernel.db import unit_of_work
 from kernel.events import Event
 from tests.conftest import auth, make_user, token_for
-from triage import service
+from triage.assessments import content_hash
+from triage.caller_risk import CallerRisk, caller_risk
 from triage.models import Assessment, ImmutableRecord
 
 P = "/api/v1/triage"
@@ -181,7 +182,7 @@ def test_the_orm_refuses_updates_and_deletes(client: Any) -> None:
     with unit_of_work() as session:
         row = session.get(Assessment, a["id"])
         assert row is not None and row.notes == ""
-        assert service.content_hash(row) == row.content_hash
+        assert content_hash(row) == row.content_hash
 
 
 def test_amendments_chain(client: Any) -> None:
@@ -272,12 +273,12 @@ def test_caller_took_a_call_joins_the_care_team(client: Any) -> None:
 def test_caller_risk_for_routing(client: Any) -> None:
     doc = login(client, "doc")
     with unit_of_work() as session:
-        assert service.caller_risk(session, "0901234567") is None
+        assert caller_risk(session, "0901234567") is None
     p = new_patient(client, doc, age_years=70)
     new_patient(client, doc, full_name="Child", age_years=8)
     with unit_of_work() as session:
-        risk = service.caller_risk(session, "0901234567")
-        assert risk == service.CallerRisk(severe=False, high_risk=False, age=70)
+        risk = caller_risk(session, "0901234567")
+        assert risk == CallerRisk(severe=False, high_risk=False, age=70)
     sign(
         client,
         doc,
@@ -288,5 +289,5 @@ def test_caller_risk_for_routing(client: Any) -> None:
     )
     new_patient(client, doc, full_name="Pregnant", age_years=30, pregnant=True)
     with unit_of_work() as session:
-        risk = service.caller_risk(session, "0901234567")
+        risk = caller_risk(session, "0901234567")
         assert risk is not None and risk.severe and risk.high_risk and risk.age == 70

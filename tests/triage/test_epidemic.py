@@ -1,4 +1,4 @@
-"""Ward epidemic level against Decision 218/QĐ-BYT as written in CLINICAL.md section 4."""
+"""Ward epidemic level against Decision 218/QĐ-BYT as docs/clinical-rules.md writes it down."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from triage.epidemic import (
+from triage.areas.decision_218 import (
     EpidemicInputError,
     EpidemicInputs,
     EpidemicPolicy,

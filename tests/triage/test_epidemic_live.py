@@ -12,8 +12,9 @@ from sqlalchemy import delete, func, select
 
 from kernel.db import unit_of_work, utcnow
 from tests.conftest import auth, make_user, token_for
-from triage import area_service, epidemic
-from triage.areas import EpidemicLevel
+from triage.areas import csv_import, decision_218, levels, stations
+from triage.areas.figures import local_today
+from triage.areas.models import EpidemicLevel
 
 # Two wards in one district; round populations make the rates easy to check by hand.
 AREAS = """# test areas (demo figures)
@@ -39,9 +40,9 @@ def _setup_calm_city() -> None:
     from dispatch import beds, hospitals
 
     with unit_of_work() as s:
-        area_service.import_areas(s, area_service.read_areas_csv(AREAS))
+        csv_import.import_areas(s, csv_import.read_areas_csv(AREAS))
         for ward, pop in (("W1", 10000), ("W2", 16666)):
-            area_service.create_station(
+            stations.create_station(
                 s,
                 ward_code=ward,
                 name=f"Trạm {ward}",
@@ -80,7 +81,7 @@ def _add_patients(ward: str, n: int, **fields: Any) -> list[str]:
 
 def _recompute() -> dict[str, int]:
     with unit_of_work() as s:
-        return area_service.recompute_levels(s)
+        return levels.recompute_levels(s)
 
 
 def _levels(client: Any, token: str) -> dict[str, dict[str, Any]]:
@@ -112,7 +113,7 @@ def test_calm_city_is_level_1_everywhere(client: Any, sup: str) -> None:
     # 20 staffed ICU beds in a province of 100,000 (the district's figure, no province one).
     assert w1["inputs"]["province_icu_beds_per_100k"] == 20.0
     assert w1["sources"]["3c"]["staffed_icu_beds"] == 20
-    assert w1["rules_version"] == epidemic.RULES_VERSION
+    assert w1["rules_version"] == decision_218.RULES_VERSION
     assert [s["step"] for s in w1["steps"]][-1] == "level"
 
 
@@ -122,7 +123,7 @@ def test_levels_recompute_when_inputs_change_and_trace_back(client: Any, sup: st
     assert _levels(client, sup)["W1"]["level"] == 1
 
     # 50 new cases in a ward of 10,000 is 500 per 100,000: infection level 3, high capacity -> 2.
-    today = area_service.local_today()
+    today = local_today()
     _add_patients("W1", 50, positive_test_on=today - timedelta(days=3))
     assert _recompute() == {"changed": 1, "unchanged": 1}
     w1 = _levels(client, sup)["W1"]
@@ -131,7 +132,7 @@ def test_levels_recompute_when_inputs_change_and_trace_back(client: Any, sup: st
     assert w1["sources"]["1a"]["new_cases_7d"] == 50
     assert w1["sources"]["ward"]["population"] == 10000
     assert w1["inputs"]["new_cases_7d_per_100k"] == pytest.approx(
-        epidemic.per_population(50, 10000)
+        decision_218.per_population(50, 10000)
     )
     assert "500 new cases per 100,000" in w1["steps"][0]["explanation"]
 
@@ -169,7 +170,7 @@ def test_oxygen_patients_are_a_7_day_average(client: Any, sup: str) -> None:
 def test_a_single_death_in_a_ward_under_16667_lifts_the_level(client: Any, sup: str) -> None:
     """The HCMC example: one death among 16,666 people is > 6 per 100,000, +1."""
     _setup_calm_city()
-    _add_patients("W2", 1, outcome="died", outcome_on=area_service.local_today())
+    _add_patients("W2", 1, outcome="died", outcome_on=local_today())
     _recompute()
     levels = _levels(client, sup)
     assert levels["W2"]["level"] == 2
@@ -188,7 +189,7 @@ def test_stale_bed_counts_are_not_free_beds(client: Any, sup: str, settings: Any
 
 
 def test_missing_vaccination_figures_count_as_not_met(client: Any, sup: str) -> None:
-    from triage.areas import WardVaccination
+    from triage.areas.models import WardVaccination
 
     _setup_calm_city()
     with unit_of_work() as s:
@@ -206,7 +207,7 @@ def test_stations_target_and_reinforcement_advice(client: Any, sup: str) -> None
     # One station for 16,666 people is below one per 10,000; one for 10,000 meets it.
     assert wards["W2"]["below_station_target"] is True
     assert wards["W1"]["below_station_target"] is False
-    today = area_service.local_today()
+    today = local_today()
     # W1: 600 places; 400 at home, 300 of them new this week against 100 the week before.
     _add_patients("W1", 300, positive_test_on=today - timedelta(days=2))
     _add_patients("W1", 100, positive_test_on=today - timedelta(days=9))
@@ -228,7 +229,7 @@ def test_ward_levels_csv_export(client: Any, sup: str) -> None:
     assert res.headers["content-type"].startswith("text/csv")
     rows = list(csv.DictReader(io.StringIO(res.text)))
     assert {r["ward_code"] for r in rows} == {"W1", "W2"}
-    assert rows[0]["level"] == "1" and rows[0]["rules_version"] == epidemic.RULES_VERSION
+    assert rows[0]["level"] == "1" and rows[0]["rules_version"] == decision_218.RULES_VERSION
     old = client.get(
         "/api/v1/exports/ward-levels.csv?from=2020-01-01T00:00:00Z&to=2020-01-02T00:00:00Z",
         headers=auth(sup),
@@ -242,7 +243,7 @@ def test_ward_levels_csv_export(client: Any, sup: str) -> None:
 
 
 def test_recompute_job_is_idempotent() -> None:
-    from triage import area_jobs
+    from triage.areas import jobs as area_jobs
 
     _setup_calm_city()
     assert area_jobs.recompute_levels(reschedule=False)["changed"] == 2
@@ -348,7 +349,7 @@ def test_band_edges_through_the_endpoint(
         capacity,
         level,
     )
-    assert body["rules_version"] == epidemic.RULES_VERSION
+    assert body["rules_version"] == decision_218.RULES_VERSION
     assert body["steps"] and all("explanation" in s for s in body["steps"])
 
 
@@ -362,7 +363,7 @@ def test_band_edges_through_the_endpoint(
             {"new_cases_7d_per_100k": 120, "care_readiness_per_10k": 300},
         ),
         ("infection 3, high capacity", {"new_cases_7d_per_100k": 500}),
-        ("one death among 16,666", {"deaths_7d_per_100k": epidemic.per_population(1, 16_666)}),
+        ("one death among 16,666", {"deaths_7d_per_100k": decision_218.per_population(1, 16_666)}),
     ],
 )
 def test_hcmc_examples_are_level_2(
@@ -406,16 +407,8 @@ def test_roles_are_refused(client: Any) -> None:
     assert _assess(client, token_for(client, "root")).status_code == 200
 
 
-def test_policy_comes_from_settings(client: Any, sup: str, monkeypatch: Any) -> None:
-    monkeypatch.setattr(
-        area_service,
-        "_overrides",
-        lambda name: (
-            {"deaths_limit_per_100k": 10.0, "version": "x"}
-            if name == "epidemic_policy_overrides"
-            else {}
-        ),
-    )
+def test_policy_comes_from_settings(client: Any, sup: str, settings: Any) -> None:
+    settings.epidemic_policy_overrides = {"deaths_limit_per_100k": 10.0, "version": "x"}
     body = _assess(client, sup, deaths_7d_per_100k=8).json()
     assert body["level"] == 1 and body["rules_version"] == "x"
 

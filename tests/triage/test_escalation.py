@@ -10,7 +10,7 @@ from sqlalchemy import select
 from dispatch import transfers as dispatch_transfers
 from kernel.db import unit_of_work
 from tests.triage.test_assessments import login, new_patient, sign
-from triage import jobs, service
+from triage import jobs
 from triage.models import FollowUp, Transfer
 
 
@@ -64,7 +64,11 @@ def test_dispatch_unavailable_queues_then_the_sweep_requests(
 ) -> None:
     doc = login(client, "doc")
     p = new_patient(client, doc)
-    monkeypatch.setattr(service, "_dispatch_service", lambda: None)
+
+    def dispatch_down(*_: Any, **__: Any) -> Any:
+        raise ConnectionError("dispatch unavailable")
+
+    monkeypatch.setattr(dispatch_transfers, "create_transfer_request", dispatch_down)
     a = sign(client, doc, p["id"], vitals={"spo2": 93})
     assert a["transfer"]["state"] == "queued" and a["transfer"]["transfer_request_id"] is None
     monkeypatch.undo()

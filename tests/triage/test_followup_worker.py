@@ -22,8 +22,8 @@ from kernel.settings import get_settings
 from tests.conftest import ROOT
 from tests.triage.test_assessments import login, new_patient, sign
 from triage import jobs
-from triage.followups import DueFollowUp
 from triage.models import FollowUp
+from triage.ports import DueFollowUp
 
 HANG = "test:sink:hang"  # "before" hangs inside the transaction, "after" once it committed
 HUNG = "test:sink:hung"
@@ -63,11 +63,16 @@ def start_worker(*, burst: bool = False) -> subprocess.Popen[bytes]:
     env = {
         **os.environ,
         "REDIS_URL": redis_url(),
-        "HOTLINE_FOLLOWUP_SINK": "tests.triage.test_followup_worker:sink",
     }
     if get_settings().database_url:
         env["DATABASE_URL"] = get_settings().database_url or ""
-    code = f"from hotline.jobs import run_worker; run_worker(burst={burst}, queues=['followups'])"
+    # The worker takes this module's slow call centre in place of the hotline's own.
+    code = (
+        "import hotline.followups, tests.triage.test_followup_worker as here\n"
+        "hotline.followups.sink = here.sink\n"
+        "from hotline.jobs import run_worker\n"
+        f"run_worker(burst={burst}, queues=['followups'])"
+    )
     # Its own process group, so that the kill takes the job's work-horse child with it.
     return subprocess.Popen([sys.executable, "-c", code], env=env, cwd=ROOT, start_new_session=True)
 

@@ -10,14 +10,15 @@ import pytest
 from rq import SimpleWorker
 from sqlalchemy import select, update
 
+from hotline import followups as hotline_followups
 from kernel.db import unit_of_work
 from kernel.events import Event
 from kernel.redisconn import get_redis_bytes
 from tests.conftest import seed_branches
 from tests.triage.test_assessments import login, new_patient, sign
-from triage import followups, jobs
-from triage.followups import DueFollowUp
+from triage import followups, jobs, ports
 from triage.models import FollowUp
+from triage.ports import DueFollowUp
 
 
 class RecordingSink:
@@ -35,9 +36,9 @@ class RecordingSink:
 @pytest.fixture
 def sink() -> Iterator[RecordingSink]:
     s = RecordingSink()
-    followups.register_sink(s)
+    ports.register_call_centre(s)
     yield s
-    followups.register_sink(None)
+    hotline_followups.register()
 
 
 def followup(fid: str) -> FollowUp:

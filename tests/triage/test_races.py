@@ -13,8 +13,10 @@ from kernel.db import unit_of_work
 from kernel.errors import DomainError
 from tests.triage.test_assessments import STABLE, login, new_patient, sign
 from tests.triage.test_followups import RecordingSink, followup, sink  # noqa: F401
-from triage import followups, service
+from triage import followups
 from triage.models import Patient
+from triage.schemas import AssessmentIn
+from triage.signing import AlreadyAmended, sign_assessment
 
 
 def race(fn: Callable[[], Any], n: int = 6) -> list[Any]:
@@ -51,12 +53,12 @@ def test_concurrent_amendments_one_wins(client: Any) -> None:
         with unit_of_work() as session:
             patient = session.get(Patient, p["id"])
             assert patient is not None
-            body = {"vitals": STABLE, "amends_id": first["id"]}
-            return service.sign_assessment(session, who, patient, body).id
+            body = AssessmentIn.model_validate({"vitals": STABLE, "amends_id": first["id"]})
+            return sign_assessment(session, who, patient, body).id
 
     results = race(amend)
     won = [r for r in results if isinstance(r, str)]
-    lost = [r for r in results if isinstance(r, service.AlreadyAmended)]
+    lost = [r for r in results if isinstance(r, AlreadyAmended)]
     assert len(won) == 1 and len(lost) == len(results) - 1, results
 
 

@@ -1,4 +1,4 @@
-"""NEWS2, warning signs, severity and disposition against the tables in CLINICAL.md."""
+"""NEWS2, warning signs, severity and disposition against the tables in docs/clinical-rules.md."""
 
 from __future__ import annotations
 
@@ -8,23 +8,19 @@ from typing import Any
 
 import pytest
 
-from triage.scoring import (
+from triage.scoring.news2 import news2
+from triage.scoring.result import score
+from triage.scoring.rules import (
     DEFAULT_POLICY,
     MOH_261_2022,
     MOH_4377_2021,
     RULE_SETS,
-    SYMPTOMS,
-    WARNING_SIGNS,
     Policy,
     RuleSet,
-    Vitals,
-    VitalsOutOfRange,
-    news2,
-    rr_warning_threshold,
-    score,
-    severity,
-    warning_signs,
 )
+from triage.scoring.severity import severity
+from triage.scoring.vitals import SYMPTOMS, Vitals, VitalsOutOfRange
+from triage.scoring.warning_signs import WARNING_SIGNS, rr_warning_threshold, warning_signs
 
 NORMAL: dict[str, Any] = {
     "respiratory_rate": 16,

@@ -10,7 +10,8 @@ from sqlalchemy.exc import OperationalError
 
 from kernel.db import unit_of_work
 from kernel.redisconn import get_redis, get_redis_bytes
-from triage import area_service
+from triage.areas import levels
+from triage.areas.policy import area_policy
 
 log = logging.getLogger(__name__)
 
@@ -27,7 +28,7 @@ def recompute_levels(*, reschedule: bool = True) -> dict[str, int]:
     counts = {"changed": 0, "unchanged": 0}
     try:
         with unit_of_work() as session:
-            counts = area_service.recompute_levels(session)
+            counts = levels.recompute_levels(session)
     except OperationalError:
         log.exception("epidemic level recompute failed; the next run retries")
     finally:
@@ -40,7 +41,7 @@ def recompute_levels(*, reschedule: bool = True) -> dict[str, int]:
 def ensure_scheduled() -> bool:
     """Keep one recompute scheduled (the dispatch maintenance pattern): a lease key stops
     duplicates, and its expiry heals a schedule lost with Redis or a killed worker."""
-    every = area_service.area_policy().recompute_interval_s
+    every = area_policy().recompute_interval_s
     if not get_redis().set(_LEASE_KEY, "1", nx=True, ex=int(every * 3) + 1):
         return False
     _queue().enqueue_in(timedelta(seconds=every), recompute_levels, result_ttl=60)

@@ -18,10 +18,8 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import Mapped, mapped_column
 
-from kernel.db import ID, Base, new_id, utcnow
-
-STATION_KINDS = ("fixed", "mobile")
-STATION_OPERATORS = ("public", "private_clinic", "military")
+from kernel.db import ID, Base, new_id, one_of, utcnow
+from triage.vocabulary import Capacity, StationKind, StationOperator
 
 
 class Province(Base):
@@ -106,10 +104,8 @@ class MedicalStation(Base):
     updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
 
     __table_args__ = (
-        CheckConstraint("kind IN ('fixed', 'mobile')", name="kind_known"),
-        CheckConstraint(
-            "operator IN ('public', 'private_clinic', 'military')", name="operator_known"
-        ),
+        one_of("kind", StationKind),
+        one_of("operator", StationOperator),
         CheckConstraint(
             "doctors >= 0 AND nurses >= 0 AND volunteers >= 0 AND home_patient_capacity >= 0",
             name="non_negative",
@@ -143,6 +139,7 @@ class EpidemicLevel(Base):
 
     __table_args__ = (
         CheckConstraint("level BETWEEN 1 AND 4", name="level_range"),
+        one_of("capacity", Capacity),
         Index("ix_epidemic_levels_ward", "ward_code", "id"),
         Index("ix_epidemic_levels_computed", "computed_at"),
     )
