@@ -22,6 +22,7 @@ from hotline import (
     presence,
     rebuild,
     routes,
+    schemas,
     supervision_routes,
 )
 from hotline.live import BranchFigures, Hub
@@ -114,7 +115,14 @@ def create_app() -> FastAPI:
     app = FastAPI(title="1022 hotline", version="0.1.0", lifespan=lifespan)
     followups.register()
     install_error_handlers(app)
-    app.add_api_route("/healthz", health, methods=["GET"], tags=["public"])
+    app.add_api_route(
+        "/healthz",
+        health,
+        methods=["GET"],
+        tags=["public"],
+        response_model=schemas.HealthOut,
+        responses={503: {"model": schemas.HealthOut, "description": "a dependency is down"}},
+    )
     app.include_router(auth_routes.router)
     app.include_router(routes.router)
     app.include_router(supervision_routes.router)

@@ -20,7 +20,7 @@ from sqlalchemy.orm import Session
 from dispatch import beds as dispatch_beds
 from dispatch.models import TransferHistory, TransferRequest
 from dispatch.vocab import UNMATCHED
-from hotline import kpis
+from hotline import kpis, schemas
 from hotline.models import Branch, Call
 from hotline.supervision_routes import Window
 from kernel.accounts import Principal, Role
@@ -192,7 +192,7 @@ def dashboard(session: Session, r: Any) -> dict[str, Any]:
     }
 
 
-@router.get("/api/v1/dashboard")
+@router.get("/api/v1/dashboard", response_model=schemas.DashboardOut)
 def get_dashboard(session: SessionDep, r: RedisDep, _: Supervisor) -> dict[str, Any]:
     """Everything the supervisor's dashboard shows, now."""
     return dashboard(session, r)

@@ -8,6 +8,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 from hotline.vocab import CallDirection, CallStatus, GatewayAction, Presence
+from triage.areas.schemas import WardLevelOut
 
 PHONE_PATTERN = r"^\+?[0-9]{3,20}$"
 
@@ -136,6 +137,15 @@ class ConsoleStateOut(BaseModel):
     state: str
     offer: OfferOut | None
     call: CallOut | None
+
+
+# --------------------------------------------------------------------------- health
+
+
+class HealthOut(BaseModel):
+    status: Literal["ok", "degraded"]
+    database: str = Field(description='"ok", or "down: <error kind>"')
+    redis: str = Field(description='"ok", or "down: <error kind>"')
 
 
 # --------------------------------------------------------------------------- gateway feed
@@ -283,3 +293,62 @@ class TimersOut(BaseModel):
     wrapup_s: float
     heartbeat_timeout_s: float
     wrapup_remaining_s: float | None
+
+
+# --------------------------------------------------------------------------- dashboard
+
+
+class BranchCardOut(BaseModel):
+    digit: str
+    name: str
+    name_vi: str
+    sl_target: float
+    sl_threshold_s: int
+    waiting: int
+    longest_wait_s: float
+    doctors_online: int
+    doctors_available: int
+    asa_s: float | None
+    abandonment_rate: float | None
+    service_level: float | None
+    offered_last_hour: int
+    waiting_series: list[int] = Field(description="calls waiting at each of the last 60 minutes")
+
+
+class DistrictBedsOut(BaseModel):
+    district: str
+    bed_type: str
+    available: int = Field(description="free beds in fresh pools; stale pools count as none")
+    total: int
+    pools: int
+    stale_pools: int
+    stale: bool
+    oldest_as_of: datetime | None
+
+
+class WaitingTransferOut(BaseModel):
+    id: str
+    bed_type: str
+    urgency: str
+    status: str
+    waited_s: float
+
+
+class TransferFiguresOut(BaseModel):
+    waiting: int
+    waiting_by_bed_type: dict[str, int]
+    oldest_waiting_s: float | None
+    longest_waiting: list[WaitingTransferOut]
+    time_to_hold_median_s: float | None
+    time_to_bed_median_s: float | None
+    held_last_24h: int
+    admitted_last_24h: int
+
+
+class DashboardOut(BaseModel):
+    at: datetime
+    branches: list[BranchCardOut]
+    beds: list[DistrictBedsOut]
+    transfers: TransferFiguresOut
+    wards: list[WardLevelOut]
+    ward_summary: dict[str, int] = Field(description='wards at each level, "1" to "4"')
