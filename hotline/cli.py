@@ -122,8 +122,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
     from kernel.redisconn import redis_url, stop_embedded_redis
 
     settings = get_settings()
-    url = redis_url()
-    env = {**os.environ, "REDIS_URL": url}
+    env = {**os.environ, "REDIS_URL": redis_url()}
     if settings.database_url:
         env["DATABASE_URL"] = settings.database_url
     cmd_migrate(args)
@@ -138,9 +137,24 @@ def cmd_demo(args: argparse.Namespace) -> int:
     spawn(["worker"])
     base = f"http://{args.host}:{args.port}"
     _wait_healthy(base)
+    _print(_demo_banner(base))
+    if not args.no_simulator:
+        doctors = ",".join(f"doctor{i}" for i in range(3, 9))
+        timing = ["--duration", str(args.duration), "--quiet-progress"]
+        spawn(["simulate", "--base-url", base, "--doctors", doctors, *timing])
+    try:
+        _run_until_stopped(children[:2])
+    finally:
+        _stop_children(children)
+        stop_embedded_redis()
+        _print("stopped")
+    return 0
+
+
+def _demo_banner(base: str) -> str:
     from hotline.demo import DEMO_PASSWORD
 
-    _print(
+    return (
         "\n1022 hotline demo is running\n"
         f"  doctor console     {base}/static/console.html   (doctor1 .. doctor8)\n"
         f"  supervisor view    {base}/static/supervisor.html (supervisor)\n"
@@ -152,19 +166,10 @@ def cmd_demo(args: argparse.Namespace) -> int:
         "  simulated callers on branches 3 and 4; virtual doctors doctor3..doctor8\n"
         "  (doctor1 and doctor2 are left for you). Ctrl-C stops everything.\n"
     )
-    if not args.no_simulator:
-        spawn(
-            [
-                "simulate",
-                "--base-url",
-                base,
-                "--doctors",
-                "doctor3,doctor4,doctor5,doctor6,doctor7,doctor8",
-                "--duration",
-                str(args.duration),
-                "--quiet-progress",
-            ]
-        )
+
+
+def _run_until_stopped(essential: list[subprocess.Popen[bytes]]) -> None:
+    """Until Ctrl-C or SIGTERM, or until an essential child (API, worker) exits."""
     stop = False
 
     def _stop(*_: object) -> None:
@@ -173,28 +178,26 @@ def cmd_demo(args: argparse.Namespace) -> int:
 
     signal.signal(signal.SIGINT, _stop)
     signal.signal(signal.SIGTERM, _stop)
-    try:
-        while not stop:
-            time.sleep(0.5)
-            for child in children[:2]:
-                if child.poll() is not None:
-                    _print(f"a child process exited ({child.args!r}); stopping")
-                    stop = True
-    finally:
-        # Simulator first, then the API and workers; each runs in its own process
-        # group so the RQ scheduler (a grandchild) stops with its worker.
-        for child in reversed(children):
-            with contextlib.suppress(ProcessLookupError):
-                os.killpg(child.pid, signal.SIGTERM)
-            # One at a time: the simulator finishes its calls while the API still answers.
-            with contextlib.suppress(subprocess.TimeoutExpired):
-                child.wait(10)
-        for child in children:
-            with contextlib.suppress(ProcessLookupError):
-                os.killpg(child.pid, signal.SIGKILL)
-        stop_embedded_redis()
-        _print("stopped")
-    return 0
+    while not stop:
+        time.sleep(0.5)
+        for child in essential:
+            if child.poll() is not None:
+                _print(f"a child process exited ({child.args!r}); stopping")
+                stop = True
+
+
+def _stop_children(children: list[subprocess.Popen[bytes]]) -> None:
+    # Simulator first, then the API and workers; each runs in its own process group so
+    # the RQ scheduler (a grandchild) stops with its worker.
+    for child in reversed(children):
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(child.pid, signal.SIGTERM)
+        # One at a time: the simulator finishes its calls while the API still answers.
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            child.wait(10)
+    for child in children:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(child.pid, signal.SIGKILL)
 
 
 def _wait_healthy(base: str, timeout: float = 60) -> None:
