@@ -12,7 +12,7 @@ from sqlalchemy.orm import Session
 
 from kernel import accounts
 from kernel.accounts import Principal, Role
-from kernel.db import SessionLocal
+from kernel.db import unit_of_work
 from kernel.errors import Forbidden, Unauthorized
 from kernel.redisconn import get_redis
 from kernel.security import principal_from_token
@@ -20,15 +20,8 @@ from kernel.security import principal_from_token
 
 def db_session() -> Iterator[Session]:
     """The request's unit of work: committed when the handler returns, rolled back on error."""
-    session = SessionLocal()
-    try:
+    with unit_of_work() as session:
         yield session
-        session.commit()
-    except BaseException:
-        session.rollback()
-        raise
-    finally:
-        session.close()
 
 
 # "function" scope: the commit runs before the response is sent, so a client is never
