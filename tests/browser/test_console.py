@@ -13,8 +13,7 @@ from sqlalchemy import select
 
 from hotline.models import Branch, Call
 from kernel.db import unit_of_work, utcnow
-from tests.browser.conftest import shot, sign_in
-from tests.conftest import LiveServer, arrive, make_user, seed_branches
+from tests.helpers import LiveServer, arrive, make_user, seed_branches, shot, sign_in
 
 CALLER = "0909123456"
 

@@ -13,7 +13,7 @@ from dispatch.models import BedHold
 from kernel.db import unit_of_work
 from kernel.events import Event
 from kernel.redisconn import get_redis_bytes
-from tests.dispatch.conftest import (
+from tests.helpers import (
     PICKUP,
     make_hospital,
     new_request,

@@ -15,7 +15,7 @@ from dispatch import beds, jobs
 from dispatch.models import BedHold, BedPool, TransferRequest
 from kernel.db import unit_of_work
 from kernel.redisconn import get_redis_bytes
-from tests.dispatch.conftest import (
+from tests.helpers import (
     make_hospital,
     new_request,
     pool,

@@ -14,7 +14,7 @@ from starlette.websockets import WebSocketDisconnect
 
 from hotline.models import Branch, Call
 from kernel.db import unit_of_work, utcnow
-from tests.conftest import arrive, auth, make_user, seed_branches, token_for
+from tests.helpers import arrive, auth, make_user, seed_branches, token_for
 
 
 @pytest.fixture

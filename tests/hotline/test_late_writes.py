@@ -19,7 +19,7 @@ from hotline.models import Call, Doctor, Offer
 from hotline.routing.router import router_for
 from kernel.db import unit_of_work
 from kernel.events import Event
-from tests.conftest import doctor_id_for, make_user, seed_branches
+from tests.helpers import doctor_id_for, make_user, seed_branches
 
 
 def _ms(ms: int) -> datetime:

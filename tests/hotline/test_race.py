@@ -18,7 +18,7 @@ from hotline.routing import keys
 from kernel.db import unit_of_work
 from kernel.events import Event
 from kernel.redisconn import get_redis
-from tests.conftest import PASSWORD, LiveServer, make_user, seed_branches, signed_post
+from tests.helpers import PASSWORD, LiveServer, make_user, seed_branches, signed_post
 
 N_CALLS = 300
 N_DOCTORS = 24

@@ -11,7 +11,7 @@ from hotline.app import sweep_once
 from hotline.models import Call, Offer
 from hotline.routing import keys
 from kernel.db import unit_of_work
-from tests.conftest import (
+from tests.helpers import (
     arrive,
     auth,
     doctor_id_for,

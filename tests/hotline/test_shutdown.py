@@ -13,7 +13,7 @@ from hotline.models import Call, Offer
 from hotline.routing import keys
 from kernel.db import get_engine, unit_of_work
 from kernel.redisconn import get_redis
-from tests.conftest import LiveServer, auth, make_user, seed_branches, signed_post, token_for
+from tests.helpers import LiveServer, auth, make_user, seed_branches, signed_post, token_for
 
 
 @contextlib.contextmanager
