@@ -13,7 +13,15 @@ from hotline.models import Call, Offer
 from hotline.routing import keys
 from kernel.db import get_engine, unit_of_work
 from kernel.redisconn import get_redis
-from tests.helpers import LiveServer, auth, make_user, seed_branches, signed_post, token_for
+from tests.helpers import (
+    LiveServer,
+    auth,
+    make_user,
+    seed_branches,
+    signed_post,
+    token_for,
+    wait_for,
+)
 
 
 @contextlib.contextmanager
@@ -31,13 +39,6 @@ def offer_row_locked(offer_id: str) -> Iterator[None]:
             yield
         finally:
             conn.rollback()
-
-
-def wait_for(predicate, timeout: float = 15.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not predicate():
-        assert time.monotonic() < deadline, "timed out"
-        time.sleep(0.02)
 
 
 def test_a_sweep_in_flight_at_shutdown_still_writes_what_redis_decided():
@@ -58,10 +59,10 @@ def test_a_sweep_in_flight_at_shutdown_still_writes_what_redis_decided():
         r = get_redis()
         with offer_row_locked(offer_id):
             # The sweep expires the offer in Redis, then waits for us to write it down.
-            wait_for(lambda: not r.exists(keys.offer(offer_id)))
+            wait_for(lambda: not r.exists(keys.offer(offer_id)), what="the sweep to expire it")
             assert server.proc is not None
             server.proc.terminate()
-            time.sleep(1.0)
+            time.sleep(1.0)  # nothing to wait on: a second in which it must not leave
             assert server.proc.poll() is None, "the server left before its sweep was written"
         server.proc.wait(15)
     finally:
