@@ -26,7 +26,7 @@ from dispatch.beds import BedCounts, update_beds
 from dispatch.models import BedPool
 from hotline import doctors
 from hotline.demo import seed_branches as seed_demo_branches
-from hotline.models import Doctor
+from hotline.models import Doctor, Offer
 from kernel import accounts
 from kernel.accounts import User, hash_password
 from kernel.db import unit_of_work
@@ -127,7 +127,7 @@ def doctor_id_for(username: str) -> str:
         )
 
 
-# --- Telephony: the gateway's signed webhooks and the branches calls arrive on
+# --- Telephony: the gateway's signed webhooks, the branches calls arrive on, the offers made
 
 
 def signed_post(client: Any, path: str, payload: Any = None, *, raw: bytes | None = None) -> Any:
@@ -150,6 +150,16 @@ def arrive(client: Any, pcid: str, caller: str = "0901234567", digits: str = "3"
 def seed_branches() -> None:
     with unit_of_work() as session:
         seed_demo_branches(session)
+
+
+def offers_for(call_id: str) -> list[Offer]:
+    """The offers made for a call, oldest first."""
+    with unit_of_work() as session:
+        return list(
+            session.scalars(
+                select(Offer).where(Offer.call_id == call_id).order_by(Offer.offered_at)
+            )
+        )
 
 
 # --- Live servers and worker processes, sharing this test's database and Redis

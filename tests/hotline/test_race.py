@@ -20,8 +20,10 @@ from kernel.events import Event
 from kernel.redisconn import get_redis
 from tests.helpers import (
     LiveServer,
+    arrive,
     auth,
     make_user,
+    offers_for,
     seed_branches,
     signed_post,
     token_for,
@@ -105,11 +107,7 @@ def test_hundreds_of_calls_and_dozens_of_doctors_never_double_offer(two_servers)
         rnd = random.Random(1000 + n)
         with httpx.Client(base_url=bases[n % 2], timeout=30) as c:
             pcid = f"race-{n}"
-            res = signed_post(
-                c,
-                "/api/v1/telephony/calls",
-                {"provider_call_id": pcid, "caller": f"09{n:08d}", "digits": rnd.choice("334")},
-            )
+            res = arrive(c, pcid, caller=f"09{n:08d}", digits=rnd.choice("334"))
             if res.status_code != 200:
                 errors.append(f"arrive {res.status_code} {res.text}")
                 return
@@ -188,11 +186,6 @@ def story(offer: Offer) -> str:
         )
 
 
-def offer_outcomes(call_id: str) -> list[str | None]:
-    with unit_of_work() as s:
-        return list(s.scalars(select(Offer.outcome).where(Offer.call_id == call_id)))
-
-
 def r_offer_live(offer_id: str) -> bool:
     return bool(get_redis().exists(keys.offer(offer_id)))
 
@@ -225,14 +218,7 @@ def test_restart_and_redis_flush_lose_no_call(settings):
     server = LiveServer().start()
     try:
         with httpx.Client(base_url=server.url, timeout=30) as c:
-            ids = [
-                signed_post(
-                    c,
-                    "/api/v1/telephony/calls",
-                    {"provider_call_id": f"rs-{i}", "caller": f"0912{i:06d}", "digits": "3"},
-                ).json()["call_id"]
-                for i in range(20)
-            ]
+            ids = [arrive(c, f"rs-{i}", caller=f"0912{i:06d}").json()["call_id"] for i in range(20)]
         server.stop(kill=True)
         server = LiveServer().start()
         r = get_redis()
@@ -250,7 +236,7 @@ def test_restart_and_redis_flush_lose_no_call(settings):
             r.flushdb()
             # The sweep rebuilds Redis, voiding the offer, then offers the call again.
             wait_for(
-                lambda: {None, "withdrawn"} <= set(offer_outcomes(ids[0])),
+                lambda: {None, "withdrawn"} <= {o.outcome for o in offers_for(ids[0])},
                 timeout=10,
                 what="the voided offer made again",
             )
@@ -260,18 +246,17 @@ def test_restart_and_redis_flush_lose_no_call(settings):
         with unit_of_work() as s:
             statuses = s.scalars(select(Call.status)).all()
         assert len(statuses) == 20
-        assert sorted(offer_outcomes(ids[0]), key=str) == [None, "withdrawn"]
+        assert sorted((o.outcome for o in offers_for(ids[0])), key=str) == [None, "withdrawn"]
     finally:
         server.stop()
 
 
 def test_a_gateway_retrying_the_same_call_at_once_creates_one_call(live_server):
     seed_branches()
-    payload = {"provider_call_id": "retry-storm", "caller": "0909999999", "digits": "3"}
 
     def post(_: int) -> tuple[int, str]:
         with httpx.Client(base_url=live_server.url, timeout=30) as c:
-            res = signed_post(c, "/api/v1/telephony/calls", payload)
+            res = arrive(c, "retry-storm", caller="0909999999")
             return res.status_code, res.json().get("call_id", "")
 
     with ThreadPoolExecutor(max_workers=16) as pool:

@@ -5,10 +5,9 @@ from __future__ import annotations
 import time
 
 import pytest
-from sqlalchemy import select
 
 from hotline.app import sweep_once
-from hotline.models import Call, Offer
+from hotline.models import Call
 from hotline.routing import keys
 from kernel.db import unit_of_work
 from kernel.redisconn import get_redis
@@ -17,6 +16,7 @@ from tests.helpers import (
     auth,
     doctor_id_for,
     make_user,
+    offers_for,
     seed_branches,
     signed_post,
     token_for,
@@ -57,13 +57,6 @@ def idle_order_passed(username):
         return seconds * 1000 + micros // 1000
 
     wait_for(lambda: now_ms() > idle, what=f"Redis's clock to pass {username}'s idle time")
-
-
-def offers_for(call_id):
-    with unit_of_work() as s:
-        return s.scalars(
-            select(Offer).where(Offer.call_id == call_id).order_by(Offer.offered_at)
-        ).all()
 
 
 def call_row(call_id):

@@ -18,7 +18,7 @@ from kernel import events
 from kernel.db import unit_of_work
 from kernel.events import Event
 from kernel.redisconn import get_redis
-from tests.helpers import ROOT, child_env, login, new_patient, sign, wait_for
+from tests.helpers import ROOT, child_env, followup, login, new_patient, sign, wait_for
 from triage import jobs
 from triage.models import FollowUp
 from triage.ports import DueFollowUp
@@ -92,10 +92,8 @@ def due_followup(client: Any) -> str:
     doc = login(client, "doc")
     p = new_patient(client, doc)
     fid: str = sign(client, doc, p["id"])["follow_up"]["id"]
+    past = followup(fid).due_at - timedelta(hours=13)
     with unit_of_work() as session:
-        fu = session.get(FollowUp, fid)
-        assert fu is not None
-        past = fu.due_at - timedelta(hours=13)
         session.execute(update(FollowUp).where(FollowUp.id == fid).values(due_at=past))
     return fid
 
