@@ -38,6 +38,7 @@ from triage.ports import DueFollowUp
 
 T = TypeVar("T")
 
+# --- The repository, and the password of every account the tests make
 ROOT = Path(__file__).resolve().parent.parent
 PASSWORD = "correct-horse-battery"
 
