@@ -10,7 +10,7 @@ from sqlalchemy.exc import IntegrityError
 
 from hotline.tables import load_all
 from kernel.db import Base, get_engine, unit_of_work
-from tests.conftest import arrive, seed_branches
+from tests.helpers import arrive, seed_branches
 
 
 def _vocabulary_checks() -> list[tuple[str, str, set[str]]]:

@@ -1,4 +1,4 @@
-"""Headless Chromium for the console tests: one launch recipe, one place for screenshots."""
+"""Headless Chromium for the console tests: the browser tests' marker and one launch recipe."""
 
 from __future__ import annotations
 
@@ -9,10 +9,7 @@ from typing import Any
 
 import pytest
 
-from tests.conftest import PASSWORD, ROOT
-
-CHROMIUM = "/usr/bin/chromium"
-ARTIFACTS = ROOT / "test-artifacts"
+from tests.helpers import CHROMIUM
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
@@ -36,24 +33,3 @@ def browser() -> Iterator[Any]:
         )
         yield b
         b.close()
-
-
-def in_english(page_or_context: Any) -> None:
-    """Open the pages in English (they start in Vietnamese) before the next navigation."""
-    page_or_context.add_init_script("localStorage.setItem('hotline.lang', 'en')")
-
-
-def sign_in(page: Any, url: str, username: str, password: str = PASSWORD) -> None:
-    """Open a page and submit its sign-in form; the caller waits for what should follow."""
-    page.goto(url)
-    page.fill("#username", username)
-    page.fill("#password", password)
-    page.click("#signin-form button[type=submit]")
-
-
-def shot(page: Any, name: str) -> Path:
-    """Save a full-page screenshot under test-artifacts/ for a person to look at."""
-    ARTIFACTS.mkdir(exist_ok=True)
-    path = ARTIFACTS / f"{name}.png"
-    page.screenshot(path=str(path), full_page=True)
-    return path

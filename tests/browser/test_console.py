@@ -13,8 +13,7 @@ from sqlalchemy import select
 
 from hotline.models import Branch, Call
 from kernel.db import unit_of_work, utcnow
-from tests.browser.conftest import shot, sign_in
-from tests.conftest import LiveServer, arrive, make_user, seed_branches
+from tests.helpers import LiveServer, arrive, make_user, seed_branches, shot, sign_in
 
 CALLER = "0909123456"
 
@@ -92,7 +91,10 @@ def test_doctor_works_a_call_and_survives_a_dropped_socket(server, browser, widt
     page.wait_for_selector("#history-list .history-item")
     assert "SpO2 97%" in page.inner_text("#history-list")
     assert page.locator("#patient-panel").count() == 1
-    page.wait_for_timeout(1200)  # let the call timer move
+    # The call timer moves.
+    page.wait_for_function(
+        "document.querySelector('#call-timer').textContent !== '0:00'", timeout=5_000
+    )
     assert page.inner_text("#call-timer") != "0:00"
     shot(page, f"console-{width}-4-on-call")
 

@@ -5,8 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from kernel.db import unit_of_work
-from tests.browser.conftest import ARTIFACTS, sign_in
-from tests.conftest import LiveServer, make_user, seed_branches
+from tests.helpers import ARTIFACTS, LiveServer, make_user, seed_branches, sign_in
 
 
 def _seed() -> None:

@@ -6,9 +6,16 @@ from typing import Any
 
 from dispatch import ambulances, jobs
 from kernel.db import unit_of_work
-from tests.browser.conftest import in_english, shot, sign_in
-from tests.conftest import LiveServer, make_user
-from tests.dispatch.conftest import make_hospital, pool, transfer
+from tests.helpers import (
+    LiveServer,
+    in_english,
+    make_hospital,
+    make_user,
+    pool,
+    shot,
+    sign_in,
+    transfer,
+)
 
 
 def open_signed_in(page: Any, url: str, username: str) -> None:

@@ -4,8 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from tests.browser.conftest import in_english
-from tests.conftest import LiveServer
+from tests.helpers import LiveServer, in_english
 
 PAGES = ("console", "supervisor", "dashboard", "dispatch", "hospital")
 

@@ -8,8 +8,16 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.browser.conftest import in_english, shot, sign_in
-from tests.conftest import PASSWORD, LiveServer, arrive, make_user, seed_branches
+from tests.helpers import (
+    PASSWORD,
+    LiveServer,
+    arrive,
+    in_english,
+    make_user,
+    seed_branches,
+    shot,
+    sign_in,
+)
 
 CALLER = "0908765432"
 

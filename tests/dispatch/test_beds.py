@@ -11,7 +11,7 @@ from dispatch.hospitals import set_facility_status
 from dispatch.models import BedPool, BedUpdate
 from kernel.db import unit_of_work, utcnow
 from kernel.events import Event
-from tests.dispatch.conftest import make_hospital, now_iso
+from tests.helpers import make_hospital, new_request, now_iso
 
 
 def counts(total=10, occupied=4, oos=1, as_of=None, **kw):
@@ -138,7 +138,6 @@ def test_stale_pool_is_flagged(client, staff, settings):
 
 def test_counts_cannot_squeeze_out_held_beds(client, staff):
     from dispatch import jobs
-    from tests.dispatch.conftest import new_request
 
     rid = new_request("p-held")
     assert jobs.match_request(rid) == "held"

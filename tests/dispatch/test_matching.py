@@ -13,7 +13,7 @@ from dispatch.models import BedHold
 from kernel.db import unit_of_work
 from kernel.events import Event
 from kernel.redisconn import get_redis_bytes
-from tests.dispatch.conftest import (
+from tests.helpers import (
     PICKUP,
     make_hospital,
     new_request,
@@ -187,7 +187,7 @@ def test_hold_expires_with_no_worker_running_and_is_matched_again(client, staff,
     rid = new_request("p-exp")
     assert jobs.match_request(rid) == "held"
     Queue("dispatch", connection=get_redis_bytes()).empty()
-    time.sleep(1.2)
+    time.sleep(1.2)  # the 1 s hold runs out
     # No worker ran: any read releases the due hold, and never shows it as held.
     beds = client.get(f"/api/v1/hospitals/{staff['a']}/beds", headers=staff["disp"]).json()
     assert beds["pools"][0]["held"] == 0 and beds["pools"][0]["available"] == 1
@@ -208,7 +208,7 @@ def test_expiry_by_the_maintenance_job_alone(staff, settings):
     settings.hold_ttl_s = 1
     rid = new_request("p-exp2")
     jobs.match_request(rid)
-    time.sleep(1.1)
+    time.sleep(1.1)  # the 1 s hold runs out
     assert jobs.maintain(reschedule=False)["expired"] == 1
     assert pool(staff["a"], "icu").held == 0
     assert transfer(rid)["status"] == "requested"

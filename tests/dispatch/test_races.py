@@ -5,7 +5,6 @@ from __future__ import annotations
 import os
 import signal
 import threading
-import time
 from datetime import UTC, datetime
 
 from rq import Queue
@@ -15,13 +14,14 @@ from dispatch import beds, jobs
 from dispatch.models import BedHold, BedPool, TransferRequest
 from kernel.db import unit_of_work
 from kernel.redisconn import get_redis_bytes
-from tests.dispatch.conftest import (
+from tests.helpers import (
     make_hospital,
     new_request,
     pool,
     run_workers,
     start_worker,
     transfer,
+    wait_for,
 )
 
 URGENCY_CYCLE = ("routine", "urgent", "emergency")
@@ -119,10 +119,11 @@ def test_worker_killed_mid_match_loses_no_request_and_it_is_matched_once():
     hospital = make_hospital("Survivor", beds={"icu": (3, 0)})
     rid = new_request("p-kill", urgency="emergency")
     worker = start_worker(stall_after_claim_s=60)
-    deadline = time.monotonic() + 60
-    while transfer(rid)["status"] != "matching":
-        assert time.monotonic() < deadline, "the worker never claimed the request"
-        time.sleep(0.1)
+    wait_for(
+        lambda: transfer(rid)["status"] == "matching",
+        timeout=60,
+        what="the worker to claim the request",
+    )
     os.killpg(worker.pid, signal.SIGKILL)  # the worker and its work horse, mid-match
     worker.wait(10)
     assert transfer(rid)["status"] == "matching"  # claimed, not lost

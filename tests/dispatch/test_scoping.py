@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dispatch import jobs
-from tests.dispatch.conftest import PICKUP, now_iso
+from tests.helpers import PICKUP, now_iso
 
 
 def api_key(client, admin, hospital_id):

@@ -17,7 +17,7 @@ from dispatch.models import (
     TransferRequest,
 )
 from kernel.db import unit_of_work
-from tests.dispatch.conftest import make_hospital, new_request
+from tests.helpers import make_hospital, new_request
 
 COLUMNS = [
     (Hospital, "status"),

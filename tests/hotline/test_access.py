@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from starlette.websockets import WebSocketDisconnect
 
-from tests.conftest import PASSWORD, auth, make_user, seed_branches, token_for
+from tests.helpers import PASSWORD, arrive, auth, make_user, seed_branches, signed_post, token_for
 
 
 def test_sign_in_and_wrong_password(client):
@@ -101,8 +101,6 @@ def test_websocket_needs_a_doctor_token(client):
 
 
 def test_websocket_pushes_offers_to_the_doctor(client):
-    from tests.conftest import arrive
-
     seed_branches()
     make_user("doc", "doctor", branches={"3": 1})
     token = token_for(client, "doc")
@@ -117,8 +115,6 @@ def test_websocket_pushes_offers_to_the_doctor(client):
                 break
         assert msg["call_id"] == call_id and msg["branch"] == "3"
         assert msg["caller"] == "0901234567" and 0 < msg["expires_in_s"] <= 15
-        from tests.conftest import signed_post
-
         signed_post(client, "/api/v1/telephony/calls/ws-1/hangup")
         for _ in range(20):
             msg = ws.receive_json()

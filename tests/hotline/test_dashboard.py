@@ -14,7 +14,7 @@ from starlette.websockets import WebSocketDisconnect
 
 from hotline.models import Branch, Call
 from kernel.db import unit_of_work, utcnow
-from tests.conftest import arrive, auth, make_user, seed_branches, token_for
+from tests.helpers import arrive, auth, make_user, new_request, seed_branches, token_for
 
 
 @pytest.fixture
@@ -95,18 +95,7 @@ def test_beds_by_district_mark_stale_pools(client: Any, sup: str) -> None:
 
 
 def test_transfers_waiting_and_time_to_bed(client: Any, sup: str) -> None:
-    from dispatch import transfers
-
-    with unit_of_work() as s:
-        transfers.create_transfer_request(
-            s,
-            patient_ref="p-1",
-            bed_type="icu",
-            urgency="emergency",
-            pickup_lat=10.77,
-            pickup_lon=106.70,
-            requested_by="t",
-        )
+    new_request("p-1", bed_type="icu", urgency="emergency")
     tr = client.get("/api/v1/dashboard", headers=auth(sup)).json()["transfers"]
     assert tr["waiting"] == 1
     assert tr["waiting_by_bed_type"] == {"icu": 1}

@@ -11,7 +11,7 @@ from hotline import kpis
 from hotline.models import Branch, Call
 from kernel import events
 from kernel.db import unit_of_work
-from tests.conftest import auth, doctor_id_for, make_user, seed_branches, token_for
+from tests.helpers import auth, doctor_id_for, make_user, seed_branches, token_for
 
 DAY = datetime(2026, 3, 2, tzinfo=UTC)  # window [DAY, DAY + 24 h)
 END = DAY + timedelta(days=1)

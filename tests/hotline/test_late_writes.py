@@ -9,7 +9,7 @@ next one commit, and only then write the first.
 from __future__ import annotations
 
 import time
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 import pytest
 from sqlalchemy import select
@@ -19,11 +19,20 @@ from hotline.models import Call, Doctor, Offer
 from hotline.routing.router import router_for
 from kernel.db import unit_of_work
 from kernel.events import Event
-from tests.conftest import doctor_id_for, make_user, seed_branches
+from tests.helpers import doctor_id_for, make_user, seed_branches, wait_for
 
 
 def _ms(ms: int) -> datetime:
     return datetime.fromtimestamp(ms / 1000, UTC)
+
+
+def _clock_past(moment: datetime) -> None:
+    """Wait until the clock is a whole millisecond (Redis's resolution) past a moment.
+
+    A write that stamped its own time instead of the decision's would then show a later one.
+    """
+    later = moment + timedelta(milliseconds=1)
+    wait_for(lambda: datetime.now(UTC) > later, what=f"the clock to pass {later}")
 
 
 @pytest.fixture
@@ -92,7 +101,7 @@ def test_a_fact_once_written_is_never_overwritten_by_a_replay(r, doctor):
     _write(r, accepted)
     with unit_of_work() as s:
         first = s.get(Call, call_id).answered_at
-    time.sleep(0.01)
+    _clock_past(first)
     _write(r, accepted)  # the same decision written twice (a retried write)
     with unit_of_work() as s:
         call = s.get(Call, call_id)
@@ -117,7 +126,7 @@ def test_an_offer_closed_before_it_was_written_is_recorded_whole(r, settings, do
             timeout_ms=10,
         )
     (made,) = held_back.offers
-    time.sleep(0.05)
+    time.sleep(0.05)  # the 10 ms offer times out
     # Another process expires the offer and writes first.
     with unit_of_work() as s:
         swept = presence.sweep(s, r)
@@ -143,9 +152,9 @@ def test_an_offer_closed_before_it_was_written_is_recorded_whole(r, settings, do
 def test_presence_and_events_carry_the_time_redis_decided(r, doctor):
     call_id = _arrive(r, "late-4")
     accepted = router_for(r).accept(offer_id=_offer_id(r, doctor), doctor_id=doctor)
-    time.sleep(0.05)  # the write is slow
-    _write(r, accepted)
     decided = _ms(next(d.at_ms for d in accepted.doctors if d.state == "on_call"))
+    _clock_past(decided)  # the write is slow
+    _write(r, accepted)
     with unit_of_work() as s:
         assert s.get(Doctor, doctor).presence_at == decided
         ev = s.scalars(

@@ -18,18 +18,25 @@ from hotline.routing import keys
 from kernel.db import unit_of_work
 from kernel.events import Event
 from kernel.redisconn import get_redis
-from tests.conftest import PASSWORD, LiveServer, make_user, seed_branches, signed_post
+from tests.helpers import (
+    LiveServer,
+    arrive,
+    auth,
+    make_user,
+    offers_for,
+    seed_branches,
+    signed_post,
+    token_for,
+    wait_for,
+)
 
 N_CALLS = 300
 N_DOCTORS = 24
 
 
 def _token(base: str, username: str) -> str:
-    res = httpx.post(
-        f"{base}/api/v1/auth/token", data={"username": username, "password": PASSWORD}, timeout=30
-    )
-    res.raise_for_status()
-    return str(res.json()["access_token"])
+    with httpx.Client(base_url=base, timeout=30) as c:
+        return token_for(c, username)
 
 
 def _assert_no_overlap(intervals: dict[str, list[tuple[float, float, str]]], what: str) -> None:
@@ -64,9 +71,7 @@ def test_hundreds_of_calls_and_dozens_of_doctors_never_double_offer(two_servers)
 
     def doctor(i: int) -> None:
         rnd = random.Random(i)
-        with httpx.Client(
-            base_url=bases[i % 2], timeout=30, headers={"Authorization": f"Bearer {tokens[i]}"}
-        ) as c:
+        with httpx.Client(base_url=bases[i % 2], timeout=30, headers=auth(tokens[i])) as c:
             while not stop.is_set():
                 c.post("/api/v1/doctors/me/heartbeat")
                 action = rnd.random()
@@ -102,11 +107,7 @@ def test_hundreds_of_calls_and_dozens_of_doctors_never_double_offer(two_servers)
         rnd = random.Random(1000 + n)
         with httpx.Client(base_url=bases[n % 2], timeout=30) as c:
             pcid = f"race-{n}"
-            res = signed_post(
-                c,
-                "/api/v1/telephony/calls",
-                {"provider_call_id": pcid, "caller": f"09{n:08d}", "digits": rnd.choice("334")},
-            )
+            res = arrive(c, pcid, caller=f"09{n:08d}", digits=rnd.choice("334"))
             if res.status_code != 200:
                 errors.append(f"arrive {res.status_code} {res.text}")
                 return
@@ -119,6 +120,7 @@ def test_hundreds_of_calls_and_dozens_of_doctors_never_double_offer(two_servers)
         t.start()
     with ThreadPoolExecutor(max_workers=32) as pool:
         list(pool.map(caller, range(N_CALLS)))
+    # The doctors work on after the last arrival: offers expire, wrap-ups end, calls go again.
     time.sleep(3)
     stop.set()
     for t in doctors:
@@ -216,54 +218,45 @@ def test_restart_and_redis_flush_lose_no_call(settings):
     server = LiveServer().start()
     try:
         with httpx.Client(base_url=server.url, timeout=30) as c:
-            ids = [
-                signed_post(
-                    c,
-                    "/api/v1/telephony/calls",
-                    {"provider_call_id": f"rs-{i}", "caller": f"0912{i:06d}", "digits": "3"},
-                ).json()["call_id"]
-                for i in range(20)
-            ]
+            ids = [arrive(c, f"rs-{i}", caller=f"0912{i:06d}").json()["call_id"] for i in range(20)]
         server.stop(kill=True)
         server = LiveServer().start()
         r = get_redis()
         assert r.zrange(keys.queue("3"), 0, -1) == ids  # same calls, same order, no duplicate
         r.flushdb()
-        deadline = time.monotonic() + 10
-        while r.zcard(keys.queue("3")) < 20 and time.monotonic() < deadline:
-            time.sleep(0.1)
+        wait_for(lambda: r.zcard(keys.queue("3")) >= 20, timeout=10, what="the queue rebuilt")
         assert r.zrange(keys.queue("3"), 0, -1) == ids
         with httpx.Client(base_url=server.url, timeout=30) as c:
             token = _token(server.url, "doc")
-            h = {"Authorization": f"Bearer {token}"}
+            h = auth(token)
             c.put("/api/v1/doctors/me/presence", json={"state": "available"}, headers=h)
             offer = c.get("/api/v1/doctors/me", headers=h).json()["offer"]
             assert offer["call_id"] == ids[0]
             # and the same again with the doctor's presence in play
             r.flushdb()
-            deadline = time.monotonic() + 10
-            while not r.exists(keys.READY) and time.monotonic() < deadline:
-                time.sleep(0.1)
-            time.sleep(0.5)
+            # The sweep rebuilds Redis, voiding the offer, then offers the call again.
+            wait_for(
+                lambda: {None, "withdrawn"} <= {o.outcome for o in offers_for(ids[0])},
+                timeout=10,
+                what="the voided offer made again",
+            )
             state = c.get("/api/v1/doctors/me", headers=h).json()
             # the voided offer is made again: the doctor is still signed in
             assert state["offer"]["call_id"] == ids[0]
         with unit_of_work() as s:
             statuses = s.scalars(select(Call.status)).all()
-            voided = s.scalars(select(Offer.outcome).where(Offer.call_id == ids[0])).all()
         assert len(statuses) == 20
-        assert sorted(voided, key=str) == [None, "withdrawn"]
+        assert sorted((o.outcome for o in offers_for(ids[0])), key=str) == [None, "withdrawn"]
     finally:
         server.stop()
 
 
 def test_a_gateway_retrying_the_same_call_at_once_creates_one_call(live_server):
     seed_branches()
-    payload = {"provider_call_id": "retry-storm", "caller": "0909999999", "digits": "3"}
 
     def post(_: int) -> tuple[int, str]:
         with httpx.Client(base_url=live_server.url, timeout=30) as c:
-            res = signed_post(c, "/api/v1/telephony/calls", payload)
+            res = arrive(c, "retry-storm", caller="0909999999")
             return res.status_code, res.json().get("call_id", "")
 
     with ThreadPoolExecutor(max_workers=16) as pool:

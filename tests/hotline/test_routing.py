@@ -5,20 +5,22 @@ from __future__ import annotations
 import time
 
 import pytest
-from sqlalchemy import select
 
 from hotline.app import sweep_once
-from hotline.models import Call, Offer
+from hotline.models import Call
 from hotline.routing import keys
 from kernel.db import unit_of_work
-from tests.conftest import (
+from kernel.redisconn import get_redis
+from tests.helpers import (
     arrive,
     auth,
     doctor_id_for,
     make_user,
+    offers_for,
     seed_branches,
     signed_post,
     token_for,
+    wait_for,
 )
 
 
@@ -42,11 +44,19 @@ def console(client, token):
     return res.json()
 
 
-def offers_for(call_id):
-    with unit_of_work() as s:
-        return s.scalars(
-            select(Offer).where(Offer.call_id == call_id).order_by(Offer.offered_at)
-        ).all()
+def idle_order_passed(username):
+    """Wait until Redis's clock is past the millisecond the doctor went idle at.
+
+    The idle order is kept in milliseconds: whoever goes available after this is strictly later.
+    """
+    r = get_redis()
+    idle = int(r.hget(keys.doctor(doctor_id_for(username)), "idle"))
+
+    def now_ms():
+        seconds, micros = r.time()
+        return seconds * 1000 + micros // 1000
+
+    wait_for(lambda: now_ms() > idle, what=f"Redis's clock to pass {username}'s idle time")
 
 
 def call_row(call_id):
@@ -57,7 +67,7 @@ def call_row(call_id):
 def test_a_call_is_offered_to_the_longest_idle_doctor_and_accepted(client, two_doctors):
     a, b = two_doctors
     go(client, a)
-    time.sleep(0.01)
+    idle_order_passed("dr_a")
     go(client, b)
     res = arrive(client, "pc-1")
     assert res.status_code == 200
@@ -93,7 +103,7 @@ def test_expired_offer_goes_to_next_doctor_and_call_keeps_its_place(client, two_
     first = arrive(client, "pc-first", caller="0900000001").json()["call_id"]
     second = arrive(client, "pc-second", caller="0900000002").json()["call_id"]
     assert console(client, a)["offer"]["call_id"] == first
-    time.sleep(0.4)
+    time.sleep(0.4)  # the offer times out
     sweep_once()
     # a missed the first call, so a is offered the next one; the first call is back at
     # the head of the queue and goes to the next doctor who comes in
@@ -107,7 +117,7 @@ def test_expired_offer_goes_to_next_doctor_and_call_keeps_its_place(client, two_
 def test_decline_passes_the_call_on(client, two_doctors):
     a, b = two_doctors
     go(client, a)
-    time.sleep(0.01)
+    idle_order_passed("dr_a")
     go(client, b)
     call_id = arrive(client, "pc-d").json()["call_id"]
     offer = console(client, a)["offer"]
@@ -167,6 +177,7 @@ def test_autopause_after_consecutive_missed_offers(client, two_doctors, settings
     a, _ = two_doctors
     go(client, a)
     arrive(client, "pc-m1")
+    # Each sleep lets an offer time out: the behaviour under test.
     time.sleep(0.3)
     sweep_once()
     assert console(client, a)["state"] == "available"  # one miss: still routed
@@ -196,7 +207,7 @@ def test_wrap_up_before_next_offer(client, two_doctors, settings):
     sweep_once()
     assert console(client, a)["state"] == "wrap_up"
     assert console(client, a)["offer"] is None
-    time.sleep(0.5)
+    time.sleep(0.5)  # the wrap-up time runs out
     sweep_once()
     assert console(client, a)["offer"]["call_id"] == second
 
@@ -259,6 +270,7 @@ def test_silent_console_leaves_routing(client, two_doctors, settings, r):
     a, b = two_doctors
     go(client, a)
     go(client, b)
+    # a stays silent past the 0.3 s heartbeat timeout; b beats half way through.
     time.sleep(0.2)
     client.post("/api/v1/doctors/me/heartbeat", headers=auth(b))
     time.sleep(0.2)

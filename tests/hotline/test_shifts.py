@@ -10,7 +10,7 @@ from sqlalchemy import select
 
 from hotline.models import Branch, Call
 from kernel.db import unit_of_work, utcnow
-from tests.conftest import auth, make_user, seed_branches, token_for
+from tests.helpers import auth, make_user, seed_branches, token_for
 
 HCM = ZoneInfo("Asia/Ho_Chi_Minh")
 DAY = (utcnow().astimezone(HCM) + timedelta(days=3)).date()

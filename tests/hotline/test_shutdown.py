@@ -7,13 +7,22 @@ import time
 from collections.abc import Iterator
 
 import httpx
-from sqlalchemy import select, text
+from sqlalchemy import text
 
 from hotline.models import Call, Offer
 from hotline.routing import keys
 from kernel.db import get_engine, unit_of_work
 from kernel.redisconn import get_redis
-from tests.conftest import LiveServer, auth, make_user, seed_branches, signed_post, token_for
+from tests.helpers import (
+    LiveServer,
+    arrive,
+    auth,
+    make_user,
+    offers_for,
+    seed_branches,
+    token_for,
+    wait_for,
+)
 
 
 @contextlib.contextmanager
@@ -33,13 +42,6 @@ def offer_row_locked(offer_id: str) -> Iterator[None]:
             conn.rollback()
 
 
-def wait_for(predicate, timeout: float = 15.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not predicate():
-        assert time.monotonic() < deadline, "timed out"
-        time.sleep(0.02)
-
-
 def test_a_sweep_in_flight_at_shutdown_still_writes_what_redis_decided():
     seed_branches()
     make_user("doc", "doctor", branches={"3": 1})
@@ -49,19 +51,15 @@ def test_a_sweep_in_flight_at_shutdown_still_writes_what_redis_decided():
         with httpx.Client(base_url=server.url, timeout=30) as c:
             h = auth(token_for(c, "doc"))
             c.put("/api/v1/doctors/me/presence", json={"state": "available"}, headers=h)
-            call_id = signed_post(
-                c,
-                "/api/v1/telephony/calls",
-                {"provider_call_id": "stop-1", "caller": "0901", "digits": "3"},
-            ).json()["call_id"]
+            call_id = arrive(c, "stop-1", caller="0901").json()["call_id"]
             offer_id = c.get("/api/v1/doctors/me", headers=h).json()["offer"]["offer_id"]
         r = get_redis()
         with offer_row_locked(offer_id):
             # The sweep expires the offer in Redis, then waits for us to write it down.
-            wait_for(lambda: not r.exists(keys.offer(offer_id)))
+            wait_for(lambda: not r.exists(keys.offer(offer_id)), what="the sweep to expire it")
             assert server.proc is not None
             server.proc.terminate()
-            time.sleep(1.0)
+            time.sleep(1.0)  # nothing to wait on: a second in which it must not leave
             assert server.proc.poll() is None, "the server left before its sweep was written"
         server.proc.wait(15)
     finally:
@@ -72,7 +70,6 @@ def test_a_sweep_in_flight_at_shutdown_still_writes_what_redis_decided():
         assert offer.outcome == "expired" and offer.resolved_at is not None
         call = s.get(Call, call_id)
         assert call.status in ("queued", "offered")
-        offers = s.scalars(select(Offer).where(Offer.call_id == call_id)).all()
-        open_offers = [o.id for o in offers if o.outcome is None]
+    open_offers = [o.id for o in offers_for(call_id) if o.outcome is None]
     # Whatever the sweep offered again is known to Redis as well as to the database.
     assert all(r.exists(keys.offer(o)) for o in open_offers)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from tests.conftest import auth, make_user, seed_branches, token_for
+from tests.helpers import auth, make_user, seed_branches, token_for
 
 
 @pytest.fixture

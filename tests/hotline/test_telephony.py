@@ -9,7 +9,7 @@ from sqlalchemy import func, select
 from hotline.models import Call
 from kernel.db import unit_of_work
 from kernel.events import Event
-from tests.conftest import arrive, seed_branches, signed_post
+from tests.helpers import arrive, seed_branches, signed_post
 
 
 def count(model):

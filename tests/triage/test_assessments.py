@@ -9,47 +9,21 @@ from sqlalchemy import select
 
 from kernel.db import unit_of_work
 from kernel.events import Event
-from tests.conftest import auth, make_user, token_for
+from tests.helpers import (
+    STABLE_VITALS,
+    TRIAGE_API,
+    auth,
+    doctor_id_for,
+    login,
+    make_user,
+    new_patient,
+    seed_branches,
+    sign,
+    token_for,
+)
 from triage.assessments import content_hash
 from triage.caller_risk import CallerRisk, caller_risk
 from triage.models import Assessment, ImmutableRecord
-
-P = "/api/v1/triage"
-STABLE: dict[str, Any] = {
-    "respiratory_rate": 16,
-    "spo2": 98,
-    "on_oxygen": False,
-    "systolic_bp": 120,
-    "diastolic_bp": 80,
-    "pulse": 70,
-    "consciousness": "alert",
-    "temperature_c": 37.0,
-}
-
-
-def login(client: Any, username: str, role: str = "doctor") -> dict[str, str]:
-    make_user(username, role)
-    return auth(token_for(client, username))
-
-
-def new_patient(client: Any, headers: dict[str, str], **kw: Any) -> dict[str, Any]:
-    body = {"full_name": "Nguyễn Văn An", "phones": ["0901234567"], "age_years": 40, **kw}
-    res = client.post(f"{P}/patients", json=body, headers=headers)
-    assert res.status_code == 201, res.text
-    out: dict[str, Any] = res.json()
-    return out
-
-
-def sign(
-    client: Any, headers: dict[str, str], patient_id: str, expect: int = 201, **kw: Any
-) -> dict[str, Any]:
-    vitals = {**STABLE, **kw.pop("vitals", {})}
-    res = client.post(
-        f"{P}/patients/{patient_id}/assessments", json={"vitals": vitals, **kw}, headers=headers
-    )
-    assert res.status_code == expect, res.text
-    out: dict[str, Any] = res.json()
-    return out
 
 
 def test_patient_create_search_and_household(client: Any) -> None:
@@ -57,22 +31,28 @@ def test_patient_create_search_and_household(client: Any) -> None:
     a = new_patient(client, doc, phones=["090 123-4567"])
     assert a["phones"] == ["0901234567"]
     new_patient(client, doc, full_name="Trần Thị Bình", age_years=70)
-    by_phone = client.get(f"{P}/patients", params={"phone": "0901234567"}, headers=doc).json()
+    by_phone = client.get(
+        f"{TRIAGE_API}/patients", params={"phone": "0901234567"}, headers=doc
+    ).json()
     assert sorted(p["full_name"] for p in by_phone) == ["Nguyễn Văn An", "Trần Thị Bình"]
-    by_name = client.get(f"{P}/patients", params={"name": "bình"}, headers=doc).json()
+    by_name = client.get(f"{TRIAGE_API}/patients", params={"name": "bình"}, headers=doc).json()
     assert [p["full_name"] for p in by_name] == ["Trần Thị Bình"]
-    bad = client.post(f"{P}/patients", json={"full_name": "X", "phones": ["12ab"]}, headers=doc)
+    bad = client.post(
+        f"{TRIAGE_API}/patients", json={"full_name": "X", "phones": ["12ab"]}, headers=doc
+    )
     assert bad.status_code == 422 and bad.json()["detail"][0]["field"] == "phones"
-    assert client.get(f"{P}/patients", headers=doc).status_code == 422
+    assert client.get(f"{TRIAGE_API}/patients", headers=doc).status_code == 422
 
 
 def test_outcome_is_recorded_with_a_date(client: Any) -> None:
     doc = login(client, "doc")
     p = new_patient(client, doc)
-    res = client.patch(f"{P}/patients/{p['id']}", json={"outcome": "recovered"}, headers=doc)
+    res = client.patch(
+        f"{TRIAGE_API}/patients/{p['id']}", json={"outcome": "recovered"}, headers=doc
+    )
     assert res.status_code == 200
     assert res.json()["outcome"] == "recovered" and res.json()["outcome_on"]
-    bad = client.patch(f"{P}/patients/{p['id']}", json={"outcome": "lost"}, headers=doc)
+    bad = client.patch(f"{TRIAGE_API}/patients/{p['id']}", json={"outcome": "lost"}, headers=doc)
     assert bad.status_code == 422 and bad.json()["detail"][0]["field"] == "outcome"
 
 
@@ -91,7 +71,9 @@ def test_sign_records_scores_hash_and_rules_version(client: Any) -> None:
 def test_age_comes_from_the_patient_or_is_required(client: Any) -> None:
     doc = login(client, "doc")
     p = new_patient(client, doc, age_years=None)
-    res = client.post(f"{P}/patients/{p['id']}/assessments", json={"vitals": STABLE}, headers=doc)
+    res = client.post(
+        f"{TRIAGE_API}/patients/{p['id']}/assessments", json={"vitals": STABLE_VITALS}, headers=doc
+    )
     assert res.status_code == 422 and res.json()["detail"][0]["field"] == "vitals.age"
     sign(client, doc, p["id"], vitals={"age": 33})
 
@@ -100,8 +82,8 @@ def test_bad_vitals_name_the_field_and_store_nothing(client: Any) -> None:
     doc = login(client, "doc")
     p = new_patient(client, doc)
     res = client.post(
-        f"{P}/patients/{p['id']}/assessments",
-        json={"vitals": {**STABLE, "spo2": 120}},
+        f"{TRIAGE_API}/patients/{p['id']}/assessments",
+        json={"vitals": {**STABLE_VITALS, "spo2": 120}},
         headers=doc,
     )
     assert res.status_code == 422
@@ -115,8 +97,8 @@ def test_override_needs_a_reason(client: Any) -> None:
     p = new_patient(client, doc)
     # SpO2 95 is a warning sign: the recommendation is an oxygen bed.
     res = client.post(
-        f"{P}/patients/{p['id']}/assessments",
-        json={"vitals": {**STABLE, "spo2": 95}, "decision": {"action": "home_care"}},
+        f"{TRIAGE_API}/patients/{p['id']}/assessments",
+        json={"vitals": {**STABLE_VITALS, "spo2": 95}, "decision": {"action": "home_care"}},
         headers=doc,
     )
     assert res.status_code == 422
@@ -153,11 +135,11 @@ def test_no_route_changes_or_deletes_an_assessment(client: Any) -> None:
     doc = login(client, "doc")
     p = new_patient(client, doc)
     a = sign(client, doc, p["id"])
-    url = f"{P}/assessments/{a['id']}"
+    url = f"{TRIAGE_API}/assessments/{a['id']}"
     for method in ("put", "patch", "delete"):
         res = client.request(method.upper(), url, json={"notes": "edited"}, headers=doc)
         assert res.status_code == 405, (method, res.status_code)
-    nested = f"{P}/patients/{p['id']}/assessments/{a['id']}"
+    nested = f"{TRIAGE_API}/patients/{p['id']}/assessments/{a['id']}"
     for method in ("PUT", "PATCH", "DELETE"):
         assert client.request(method, nested, json={}, headers=doc).status_code in (404, 405)
     spec = client.get("/openapi.json").json()["paths"]
@@ -193,23 +175,23 @@ def test_amendments_chain(client: Any) -> None:
     third = sign(client, doc, p["id"], amends_id=second["id"], notes="typo in pulse")
     assert second["amends_id"] == first["id"] and third["amends_id"] == second["id"]
     again = client.post(
-        f"{P}/patients/{p['id']}/assessments",
-        json={"vitals": STABLE, "amends_id": first["id"]},
+        f"{TRIAGE_API}/patients/{p['id']}/assessments",
+        json={"vitals": STABLE_VITALS, "amends_id": first["id"]},
         headers=doc,
     )
     assert again.status_code == 409 and again.json()["error"] == "already_amended"
     assert (
-        client.get(f"{P}/assessments/{first['id']}", headers=doc).json()["amended_by_id"]
+        client.get(f"{TRIAGE_API}/assessments/{first['id']}", headers=doc).json()["amended_by_id"]
         == second["id"]
     )
     other = new_patient(client, doc, full_name="Lê Văn Cường", phones=["0907654321"])
     cross = client.post(
-        f"{P}/patients/{other['id']}/assessments",
-        json={"vitals": STABLE, "amends_id": third["id"]},
+        f"{TRIAGE_API}/patients/{other['id']}/assessments",
+        json={"vitals": STABLE_VITALS, "amends_id": third["id"]},
         headers=doc,
     )
     assert cross.status_code == 422 and cross.json()["detail"][0]["field"] == "amends_id"
-    tl = client.get(f"{P}/patients/{p['id']}/timeline", headers=doc).json()
+    tl = client.get(f"{TRIAGE_API}/patients/{p['id']}/timeline", headers=doc).json()
     # The trend shows only the latest word of each chain.
     assert [t["assessment_id"] for t in tl["trend"]] == [third["id"]]
 
@@ -221,13 +203,13 @@ def test_read_permissions_and_audit_trail(client: Any) -> None:
     disp = login(client, "disp", "dispatcher")
     p = new_patient(client, doc)
     a = sign(client, doc, p["id"])
-    url = f"{P}/assessments/{a['id']}"
+    url = f"{TRIAGE_API}/assessments/{a['id']}"
     assert client.get(url, headers=doc).status_code == 200
     assert client.get(url, headers=sup).status_code == 200
     denied = client.get(url, headers=other)
     assert denied.status_code == 403 and denied.json()["error"] == "not_on_care_team"
     assert client.get(url, headers=disp).status_code == 403
-    assert client.get(f"{P}/patients/{p['id']}/timeline", headers=other).status_code == 403
+    assert client.get(f"{TRIAGE_API}/patients/{p['id']}/timeline", headers=other).status_code == 403
     # Signing for the patient puts a doctor on the care team.
     sign(client, other, p["id"])
     assert client.get(url, headers=other).status_code == 200
@@ -245,7 +227,6 @@ def test_caller_took_a_call_joins_the_care_team(client: Any) -> None:
     from hotline import branches
     from hotline.models import Call
     from kernel.db import utcnow
-    from tests.conftest import doctor_id_for, seed_branches
 
     seed_branches()
     doc = login(client, "doc")
@@ -266,7 +247,9 @@ def test_caller_took_a_call_joins_the_care_team(client: Any) -> None:
                 answered_at=utcnow(),
             )
         )
-    res = client.get(f"{P}/assessments/{a['id']}", headers=auth(token_for(client, "oncall")))
+    res = client.get(
+        f"{TRIAGE_API}/assessments/{a['id']}", headers=auth(token_for(client, "oncall"))
+    )
     assert res.status_code == 200
 
 

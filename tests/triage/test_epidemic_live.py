@@ -11,7 +11,7 @@ import pytest
 from sqlalchemy import delete, func, select
 
 from kernel.db import unit_of_work, utcnow
-from tests.conftest import auth, make_user, token_for
+from tests.helpers import auth, make_user, token_for
 from triage.areas import csv_import, decision_218, levels, stations
 from triage.areas.figures import local_today
 from triage.areas.models import EpidemicLevel

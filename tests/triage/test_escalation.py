@@ -9,7 +9,7 @@ from sqlalchemy import select
 
 from dispatch import transfers as dispatch_transfers
 from kernel.db import unit_of_work
-from tests.triage.test_assessments import login, new_patient, sign
+from tests.helpers import login, new_patient, sign
 from triage import jobs
 from triage.models import FollowUp, Transfer
 

@@ -17,10 +17,8 @@ from sqlalchemy.orm import Session
 from kernel import events
 from kernel.db import unit_of_work
 from kernel.events import Event
-from kernel.redisconn import get_redis, redis_url
-from kernel.settings import get_settings
-from tests.conftest import ROOT
-from tests.triage.test_assessments import login, new_patient, sign
+from kernel.redisconn import get_redis
+from tests.helpers import ROOT, child_env, followup, login, new_patient, sign, wait_for
 from triage import jobs
 from triage.models import FollowUp
 from triage.ports import DueFollowUp
@@ -60,12 +58,6 @@ sink = SlowSink()
 
 
 def start_worker(*, burst: bool = False) -> subprocess.Popen[bytes]:
-    env = {
-        **os.environ,
-        "REDIS_URL": redis_url(),
-    }
-    if get_settings().database_url:
-        env["DATABASE_URL"] = get_settings().database_url or ""
     # The worker takes this module's slow call centre in place of the hotline's own.
     code = (
         "import hotline.followups, tests.triage.test_followup_worker as here\n"
@@ -74,15 +66,18 @@ def start_worker(*, burst: bool = False) -> subprocess.Popen[bytes]:
         f"run_worker(burst={burst}, queues=['followups'])"
     )
     # Its own process group, so that the kill takes the job's work-horse child with it.
-    return subprocess.Popen([sys.executable, "-c", code], env=env, cwd=ROOT, start_new_session=True)
+    return subprocess.Popen(
+        [sys.executable, "-c", code], env=child_env(), cwd=ROOT, start_new_session=True
+    )
 
 
 def kill_when_hung(proc: subprocess.Popen[bytes], timeout: float = 60) -> None:
-    deadline = time.monotonic() + timeout
-    while not (horse := get_redis().get(HUNG)):
-        assert time.monotonic() < deadline, "the worker never reached the sink"
-        assert proc.poll() is None, "the worker exited early"
-        time.sleep(0.05)
+    def hung() -> str | None:
+        horse = get_redis().get(HUNG)
+        assert horse or proc.poll() is None, "the worker exited early"
+        return horse
+
+    horse = wait_for(hung, timeout=timeout, what="the worker to reach the sink")
     # RQ runs each job in a forked work-horse in its own session: a crash of the worker's
     # machine takes both, so both get SIGKILL.
     os.kill(int(horse), signal.SIGKILL)
@@ -97,10 +92,8 @@ def due_followup(client: Any) -> str:
     doc = login(client, "doc")
     p = new_patient(client, doc)
     fid: str = sign(client, doc, p["id"])["follow_up"]["id"]
+    past = followup(fid).due_at - timedelta(hours=13)
     with unit_of_work() as session:
-        fu = session.get(FollowUp, fid)
-        assert fu is not None
-        past = fu.due_at - timedelta(hours=13)
         session.execute(update(FollowUp).where(FollowUp.id == fid).values(due_at=past))
     return fid
 

@@ -2,50 +2,18 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from datetime import timedelta
 from typing import Any
 
-import pytest
 from rq import SimpleWorker
 from sqlalchemy import select, update
 
-from hotline import followups as hotline_followups
 from kernel.db import unit_of_work
 from kernel.events import Event
 from kernel.redisconn import get_redis_bytes
-from tests.conftest import seed_branches
-from tests.triage.test_assessments import login, new_patient, sign
-from triage import followups, jobs, ports
+from tests.helpers import RecordingSink, followup, login, new_patient, seed_branches, sign
+from triage import followups, jobs
 from triage.models import FollowUp
-from triage.ports import DueFollowUp
-
-
-class RecordingSink:
-    def __init__(self) -> None:
-        self.dispatched: list[DueFollowUp] = []
-        self.escalated: list[DueFollowUp] = []
-
-    def dispatch(self, session: Any, task: DueFollowUp) -> None:
-        self.dispatched.append(task)
-
-    def escalate(self, session: Any, task: DueFollowUp) -> None:
-        self.escalated.append(task)
-
-
-@pytest.fixture
-def sink() -> Iterator[RecordingSink]:
-    s = RecordingSink()
-    ports.register_call_centre(s)
-    yield s
-    hotline_followups.register()
-
-
-def followup(fid: str) -> FollowUp:
-    with unit_of_work() as session:
-        fu = session.get(FollowUp, fid)
-        assert fu is not None
-        return fu
 
 
 def test_home_care_schedules_a_followup_job(client: Any) -> None:

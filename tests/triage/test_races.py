@@ -11,8 +11,7 @@ from sqlalchemy import select
 from kernel.accounts import Principal, Role, User
 from kernel.db import unit_of_work
 from kernel.errors import DomainError
-from tests.triage.test_assessments import STABLE, login, new_patient, sign
-from tests.triage.test_followups import RecordingSink, followup, sink  # noqa: F401
+from tests.helpers import STABLE_VITALS, RecordingSink, followup, login, new_patient, sign
 from triage import followups
 from triage.models import Patient
 from triage.schemas import AssessmentIn
@@ -53,7 +52,7 @@ def test_concurrent_amendments_one_wins(client: Any) -> None:
         with unit_of_work() as session:
             patient = session.get(Patient, p["id"])
             assert patient is not None
-            body = AssessmentIn.model_validate({"vitals": STABLE, "amends_id": first["id"]})
+            body = AssessmentIn.model_validate({"vitals": STABLE_VITALS, "amends_id": first["id"]})
             return sign_assessment(session, who, patient, body).id
 
     results = race(amend)
@@ -62,7 +61,7 @@ def test_concurrent_amendments_one_wins(client: Any) -> None:
     assert len(won) == 1 and len(lost) == len(results) - 1, results
 
 
-def test_concurrent_due_jobs_dispatch_once(client: Any, sink: RecordingSink) -> None:  # noqa: F811
+def test_concurrent_due_jobs_dispatch_once(client: Any, sink: RecordingSink) -> None:
     doc = login(client, "doc")
     p = new_patient(client, doc)
     fu = followup(sign(client, doc, p["id"])["follow_up"]["id"])

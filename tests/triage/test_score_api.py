@@ -6,26 +6,15 @@ from typing import Any
 
 import pytest
 
-from tests.conftest import auth, make_user, token_for
+from tests.helpers import STABLE_VITALS, auth, login, make_user, token_for
 
 URL = "/api/v1/triage/score"
-NORMAL: dict[str, Any] = {
-    "age": 40,
-    "respiratory_rate": 16,
-    "spo2": 98,
-    "on_oxygen": False,
-    "systolic_bp": 120,
-    "diastolic_bp": 80,
-    "pulse": 70,
-    "consciousness": "alert",
-    "temperature_c": 37.0,
-}
+NORMAL: dict[str, Any] = {"age": 40, **STABLE_VITALS}
 
 
 @pytest.fixture
 def doc(client: Any) -> dict[str, str]:
-    make_user("doc", "doctor")
-    return auth(token_for(client, "doc"))
+    return login(client, "doc")
 
 
 def post(client: Any, headers: dict[str, str], **kw: Any) -> dict[str, Any]:

@@ -8,6 +8,7 @@ from typing import Any
 
 import pytest
 
+from tests.helpers import STABLE_VITALS
 from triage.scoring.news2 import news2
 from triage.scoring.result import score
 from triage.scoring.rules import (
@@ -22,24 +23,13 @@ from triage.scoring.severity import severity
 from triage.scoring.vitals import SYMPTOMS, Vitals, VitalsOutOfRange
 from triage.scoring.warning_signs import WARNING_SIGNS, rr_warning_threshold, warning_signs
 
-NORMAL: dict[str, Any] = {
-    "respiratory_rate": 16,
-    "spo2": 98,
-    "on_oxygen": False,
-    "systolic_bp": 120,
-    "diastolic_bp": 80,
-    "pulse": 70,
-    "consciousness": "alert",
-    "temperature_c": 37.0,
-}
-
 
 def vitals(age: float = 40, **kw: Any) -> Vitals:
     return Vitals(age_years=age, **kw)
 
 
 def normal(age: float = 40, **kw: Any) -> Vitals:
-    return Vitals(age_years=age, **{**NORMAL, **kw})
+    return Vitals(age_years=age, **{**STABLE_VITALS, **kw})
 
 
 # ---------------------------------------------------------------------------

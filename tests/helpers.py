@@ -1,0 +1,395 @@
+"""The suite's shared helpers: accounts, telephony, live servers, dispatch, triage and browser pages.
+
+Test files import helpers from here only, never from another test file or a conftest.
+Import it after tests/conftest.py has fixed the environment (pytest loads that first).
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import os
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any, TypeVar
+
+import httpx
+from sqlalchemy import select
+
+from dispatch import hospitals, transfers
+from dispatch.beds import BedCounts, update_beds
+from dispatch.models import BedPool
+from hotline import doctors
+from hotline.demo import seed_branches as seed_demo_branches
+from hotline.models import Doctor, Offer
+from kernel import accounts
+from kernel.accounts import User, hash_password
+from kernel.db import unit_of_work
+from kernel.redisconn import redis_url
+from kernel.security import issue_token, sign_body
+from kernel.settings import get_settings
+from triage.models import FollowUp
+from triage.ports import DueFollowUp
+
+T = TypeVar("T")
+
+# --- The repository, and the password of every account the tests make
+ROOT = Path(__file__).resolve().parent.parent
+PASSWORD = "correct-horse-battery"
+
+
+# --- Waiting: poll for the event a test orders on, instead of sleeping and hoping
+
+
+def wait_for(
+    condition: Callable[[], T], *, timeout: float = 15.0, every: float = 0.02, what: str = ""
+) -> T:
+    """Poll until the condition returns something truthy and return it; fail at the deadline."""
+    deadline = time.monotonic() + timeout
+    while not (value := condition()):
+        assert time.monotonic() < deadline, f"timed out after {timeout} s waiting for {what}"
+        time.sleep(every)
+    return value
+
+
+# --- Accounts and tokens
+
+
+def make_user(
+    username: str,
+    role: str,
+    *,
+    hospital_id: str | None = None,
+    branches: dict[str, int] | None = None,
+) -> str:
+    """Create an account (and a doctor profile when branches are given); returns its id."""
+    with unit_of_work() as session:
+        user = accounts.create_user(
+            session, username=username, password=PASSWORD, role=role, hospital_id=hospital_id
+        )
+        if branches:
+            doctors.create_doctor(
+                session, user_id=user.id, full_name=f"Dr {username}", branches=branches
+            )
+        return user.id
+
+
+@functools.cache
+def _password_hash() -> str:
+    return hash_password(PASSWORD)
+
+
+def account_headers(username: str, role: str, *, hospital_id: str | None = None) -> dict[str, str]:
+    """An account and its bearer header; the password is hashed once per run (argon2 is slow)."""
+    with unit_of_work() as session:
+        user = User(
+            username=username,
+            password_hash=_password_hash(),
+            role=role,
+            hospital_id=hospital_id,
+            display_name=username,
+            active=True,
+        )
+        session.add(user)
+        session.flush()
+        return auth(issue_token(user))
+
+
+def token_for(client: Any, username: str) -> str:
+    """Sign in through the API (a TestClient or an httpx.Client on a live server)."""
+    res = client.post("/api/v1/auth/token", data={"username": username, "password": PASSWORD})
+    assert res.status_code == 200, res.text
+    return str(res.json()["access_token"])
+
+
+def auth(token: str) -> dict[str, str]:
+    return {"Authorization": f"Bearer {token}"}
+
+
+def login(client: Any, username: str, role: str = "doctor") -> dict[str, str]:
+    """A new account signed in through the API; returns its bearer header."""
+    make_user(username, role)
+    return auth(token_for(client, username))
+
+
+def doctor_id_for(username: str) -> str:
+    with unit_of_work() as session:
+        return str(
+            session.scalar(
+                select(Doctor.id)
+                .join(User, User.id == Doctor.user_id)
+                .where(User.username == username)
+            )
+        )
+
+
+# --- Telephony: the gateway's signed webhooks, the branches calls arrive on, the offers made
+
+
+def signed_post(client: Any, path: str, payload: Any = None, *, raw: bytes | None = None) -> Any:
+    body = raw if raw is not None else json.dumps(payload or {}).encode()
+    return client.post(
+        path,
+        content=body,
+        headers={"X-Hotline-Signature": sign_body(body), "Content-Type": "application/json"},
+    )
+
+
+def arrive(client: Any, pcid: str, caller: str = "0901234567", digits: str = "3") -> Any:
+    return signed_post(
+        client,
+        "/api/v1/telephony/calls",
+        {"provider_call_id": pcid, "caller": caller, "digits": digits},
+    )
+
+
+def seed_branches() -> None:
+    with unit_of_work() as session:
+        seed_demo_branches(session)
+
+
+def offers_for(call_id: str) -> list[Offer]:
+    """The offers made for a call, oldest first."""
+    with unit_of_work() as session:
+        return list(
+            session.scalars(
+                select(Offer).where(Offer.call_id == call_id).order_by(Offer.offered_at)
+            )
+        )
+
+
+# --- Live servers and worker processes, sharing this test's database and Redis
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def child_env(overrides: dict[str, str] | None = None) -> dict[str, str]:
+    """The environment for a child process that must reach this run's database and Redis."""
+    env = {**os.environ, "REDIS_URL": redis_url(), **(overrides or {})}
+    if get_settings().database_url:
+        env["DATABASE_URL"] = get_settings().database_url or ""
+    return env
+
+
+class LiveServer:
+    """The real API in its own process (uvicorn), sharing this test's database and Redis."""
+
+    def __init__(self, env_overrides: dict[str, str] | None = None):
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.env = child_env({"HOTLINE_RUN_SWEEPER": "true", **(env_overrides or {})})
+        self.proc: subprocess.Popen[bytes] | None = None
+
+    def start(self) -> LiveServer:
+        self.proc = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "uvicorn",
+                "hotline.app:create_app",
+                "--factory",
+                "--host",
+                "127.0.0.1",
+                "--port",
+                str(self.port),
+                "--log-level",
+                "warning",
+            ],
+            env=self.env,
+            cwd=ROOT,
+        )
+        wait_for(self._healthy, timeout=30, every=0.1, what="the live server to start")
+        return self
+
+    def _healthy(self) -> bool:
+        assert self.proc is not None and self.proc.poll() is None, "live server exited at start"
+        try:
+            return httpx.get(self.url + "/healthz", timeout=0.5).status_code == 200
+        except httpx.HTTPError:
+            return False
+
+    def stop(self, *, kill: bool = False) -> None:
+        if self.proc and self.proc.poll() is None:
+            if kill:
+                self.proc.kill()
+            else:
+                self.proc.terminate()
+            self.proc.wait(15)
+
+
+# --- Dispatch: hospitals, bed pools, transfer requests and real RQ workers
+
+# District 1, HCMC.
+PICKUP = {"lat": 10.7769, "lon": 106.7009}
+
+
+def now_iso(delta_s: float = 0) -> str:
+    return (datetime.now(UTC) + timedelta(seconds=delta_s)).isoformat()
+
+
+def make_hospital(
+    name: str = "Bệnh viện Dã chiến số 1",
+    *,
+    lat: float = 10.78,
+    lon: float = 106.70,
+    beds: dict[str, tuple[int, int]] | None = None,
+    as_of: datetime | None = None,
+) -> str:
+    """A hospital with pools {bed_type: (total, occupied)}; returns its id."""
+    with unit_of_work() as s:
+        h = hospitals.create_hospital(
+            s, name=name, tier=3, lat=lat, lon=lon, capabilities=["icu", "oxygen"], actor="test"
+        )
+        if beds:
+            update_beds(
+                s,
+                hospital_id=h.id,
+                counts=[BedCounts(t, total, occ, 0) for t, (total, occ) in beds.items()],
+                as_of=as_of or datetime.now(UTC),
+                actor="test",
+            )
+        return h.id
+
+
+def pool(hospital_id: str, bed_type: str) -> BedPool:
+    with unit_of_work() as s:
+        p = s.scalar(
+            select(BedPool).where(BedPool.hospital_id == hospital_id, BedPool.bed_type == bed_type)
+        )
+        assert p is not None
+        return p
+
+
+def new_request(patient: str, *, bed_type: str = "icu", urgency: str = "urgent") -> str:
+    with unit_of_work() as s:
+        return transfers.create_transfer_request(
+            s,
+            patient_ref=patient,
+            bed_type=bed_type,
+            urgency=urgency,
+            pickup_lat=PICKUP["lat"],
+            pickup_lon=PICKUP["lon"],
+            requested_by="test",
+        ).id
+
+
+def transfer(request_id: str) -> dict[str, Any]:
+    with unit_of_work() as s:
+        return transfers.transfer_view(s, transfers.get_transfer(s, request_id))
+
+
+def start_worker(
+    queues: str = "dispatch", *, stall_after_claim_s: float = 0
+) -> subprocess.Popen[bytes]:
+    """A real RQ worker (forking, like `hotline worker`) in its own process group.
+
+    With stall_after_claim_s, it claims each request and then stalls before matching it.
+    """
+    return subprocess.Popen(
+        [sys.executable, "-m", "tests.dispatch.worker", queues, str(stall_after_claim_s)],
+        env=child_env(),
+        cwd=ROOT,
+        start_new_session=True,
+    )
+
+
+def run_workers(n: int = 1, queues: str = "dispatch", timeout: float = 120) -> None:
+    procs = [start_worker(queues) for _ in range(n)]
+    for p in procs:
+        assert p.wait(timeout) == 0
+
+
+# --- Triage: patients, signed assessments and follow-ups through the API
+
+TRIAGE_API = "/api/v1/triage"
+# Vitals that score NEWS2 0 with no warning sign: an adult who can stay at home.
+STABLE_VITALS: dict[str, Any] = {
+    "respiratory_rate": 16,
+    "spo2": 98,
+    "on_oxygen": False,
+    "systolic_bp": 120,
+    "diastolic_bp": 80,
+    "pulse": 70,
+    "consciousness": "alert",
+    "temperature_c": 37.0,
+}
+
+
+def new_patient(client: Any, headers: dict[str, str], **kw: Any) -> dict[str, Any]:
+    body = {"full_name": "Nguyễn Văn An", "phones": ["0901234567"], "age_years": 40, **kw}
+    res = client.post(f"{TRIAGE_API}/patients", json=body, headers=headers)
+    assert res.status_code == 201, res.text
+    out: dict[str, Any] = res.json()
+    return out
+
+
+def sign(
+    client: Any, headers: dict[str, str], patient_id: str, expect: int = 201, **kw: Any
+) -> dict[str, Any]:
+    """Sign an assessment of STABLE_VITALS overlaid with kw["vitals"]; kw is the rest of the body."""
+    vitals = {**STABLE_VITALS, **kw.pop("vitals", {})}
+    res = client.post(
+        f"{TRIAGE_API}/patients/{patient_id}/assessments",
+        json={"vitals": vitals, **kw},
+        headers=headers,
+    )
+    assert res.status_code == expect, res.text
+    out: dict[str, Any] = res.json()
+    return out
+
+
+class RecordingSink:
+    """A call centre that only records what triage hands it (the `sink` fixture registers one)."""
+
+    def __init__(self) -> None:
+        self.dispatched: list[DueFollowUp] = []
+        self.escalated: list[DueFollowUp] = []
+
+    def dispatch(self, session: Any, task: DueFollowUp) -> None:
+        self.dispatched.append(task)
+
+    def escalate(self, session: Any, task: DueFollowUp) -> None:
+        self.escalated.append(task)
+
+
+def followup(fid: str) -> FollowUp:
+    with unit_of_work() as session:
+        fu = session.get(FollowUp, fid)
+        assert fu is not None
+        return fu
+
+
+# --- Browser: headless Chromium on the real pages
+
+CHROMIUM = "/usr/bin/chromium"
+ARTIFACTS = ROOT / "test-artifacts"
+
+
+def in_english(page_or_context: Any) -> None:
+    """Open the pages in English (they start in Vietnamese) before the next navigation."""
+    page_or_context.add_init_script("localStorage.setItem('hotline.lang', 'en')")
+
+
+def sign_in(page: Any, url: str, username: str, password: str = PASSWORD) -> None:
+    """Open a page and submit its sign-in form; the caller waits for what should follow."""
+    page.goto(url)
+    page.fill("#username", username)
+    page.fill("#password", password)
+    page.click("#signin-form button[type=submit]")
+
+
+def shot(page: Any, name: str) -> Path:
+    """Save a full-page screenshot under test-artifacts/ for a person to look at."""
+    ARTIFACTS.mkdir(exist_ok=True)
+    path = ARTIFACTS / f"{name}.png"
+    page.screenshot(path=str(path), full_page=True)
+    return path
