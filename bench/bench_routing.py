@@ -162,12 +162,13 @@ async def load(
 
 
 def _arrival(i: int) -> tuple[str, bytes, dict[str, str]]:
-    from kernel.security import sign_body
+    from kernel.security import signed_headers
 
     pcid = f"bench-{uuid.uuid4().hex}"
     body = json.dumps({"provider_call_id": pcid, "caller": f"09{i:08d}", "digits": "3"}).encode()
-    headers = {"X-Hotline-Signature": sign_body(body), "Content-Type": "application/json"}
-    return "/api/v1/telephony/calls", body, headers
+    path = "/api/v1/telephony/calls"
+    headers = {**signed_headers("POST", path, body), "Content-Type": "application/json"}
+    return path, body, headers
 
 
 async def routing_run(

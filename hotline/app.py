@@ -12,7 +12,10 @@ from typing import Any
 from fastapi import FastAPI
 from fastapi.responses import JSONResponse, RedirectResponse
 from fastapi.staticfiles import StaticFiles
+from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import TimeoutError as RedisTimeoutError
 from sqlalchemy import text
+from sqlalchemy.exc import OperationalError
 
 from dispatch import routes as dispatch_routes
 from hotline import (
@@ -21,6 +24,7 @@ from hotline import (
     followups,
     presence,
     rebuild,
+    reconcile,
     routes,
     schemas,
     supervision_routes,
@@ -30,7 +34,7 @@ from hotline.routing import keys
 from hotline.routing.router import router_for
 from kernel import auth_routes, events, migrate
 from kernel.db import get_engine, unit_of_work
-from kernel.errors import install_error_handlers
+from kernel.errors import install_error_handlers, outages
 from kernel.redisconn import get_redis
 from kernel.settings import get_settings
 from triage import routes as triage_routes
@@ -50,12 +54,20 @@ def sweep_once() -> None:
             rebuild.match_all(session, r)
     with unit_of_work() as session:
         presence.sweep(session, r)
+    with unit_of_work() as session:
+        reconcile.reconcile_if_due(session, r)
 
 
 async def _sweeper(interval: float, stopping: asyncio.Event) -> None:
     while not stopping.is_set():
         try:
             await asyncio.to_thread(sweep_once)
+            outages.answered("redis")
+            outages.answered("database")
+        except (RedisConnectionError, RedisTimeoutError) as exc:
+            outages.failed("redis", exc)
+        except OperationalError as exc:
+            outages.failed("database", exc)
         except Exception:
             log.exception("routing sweep failed")
         with contextlib.suppress(TimeoutError):

@@ -10,20 +10,28 @@ from __future__ import annotations
 
 import enum
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 import redis
 from sqlalchemy import func, select, update
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from hotline import gateway
 from hotline.branches import branch_by_digit, branch_is_open
-from hotline.models import Branch, Call, Doctor
+from hotline.models import Branch, Call, Doctor, HangupBeforeCall
 from hotline.outcomes import TERMINAL_VERSION, apply_outcome, to_ms
 from hotline.routing.router import DEFAULT_HANDLE_TIME_S, router_for
-from hotline.vocab import WAITING_CALL_STATUSES, CallDirection, CallStatus, RejectReason
+from hotline.vocab import (
+    RECEIPT_STATUS,
+    WAITING_CALL_STATUSES,
+    CallDirection,
+    CallStatus,
+    ReceiptStatus,
+    RejectReason,
+)
 from kernel import events
-from kernel.db import unit_of_work, utcnow
+from kernel.db import insert_ignore, unit_of_work, utcnow
 from kernel.errors import Conflict, Forbidden
 from kernel.redisconn import get_redis
 from kernel.settings import get_settings
@@ -78,7 +86,7 @@ def expected_wait_s(position: int, staffed: int, aht_s: float | None) -> int:
 @dataclass
 class CallReceipt:
     call_id: str
-    status: str  # queued | rejected
+    status: str  # a ReceiptStatus
     position: int | None
     expected_wait_s: int | None
     reason: str | None = None
@@ -90,18 +98,67 @@ def find_call_by_provider_id(session: Session, provider_call_id: str) -> Call | 
 
 def receipt_for(r: redis.Redis, call: Call) -> CallReceipt:
     """Where a known call stands now (a gateway retrying the same call gets this)."""
-    if call.status == CallStatus.REJECTED:
-        return CallReceipt(call.id, CallStatus.REJECTED, None, None, call.reject_reason)
+    status = RECEIPT_STATUS[CallStatus(call.status)]
+    if status != ReceiptStatus.QUEUED:
+        return CallReceipt(call.id, status, None, None, call.reject_reason)
     router = router_for(r)
     _, position = router.position(call.id)
     wait = 0
     if position:
         branch = call.branch.digit
         wait = expected_wait_s(position, router.staffed_count(branch), router.handle_time(branch))
-    return CallReceipt(call.id, CallStatus.QUEUED, position or 0, wait)
+    return CallReceipt(call.id, status, position or 0, wait)
 
 
 # --------------------------------------------------------------------------- arrivals
+
+
+def receive(
+    session: Session, r: redis.Redis, *, provider_call_id: str, caller: str, digits: str
+) -> CallReceipt:
+    """A call the gateway reports (idempotent by its id): recorded, then put in line.
+
+    The row commits before Redis hears of the call, so a crash in between loses nothing:
+    the gateway's retry (or the reconciliation sweep) queues it. A call is answered
+    "queued" only once it is in the queue.
+    """
+    call = find_call_by_provider_id(session, provider_call_id)
+    fresh = False
+    if call is None:
+        call, fresh = _record_arrival(session, provider_call_id, caller, digits)
+    if call.caller != caller or call.branch.digit != digits:
+        raise Conflict("this provider_call_id was used for another call", code="id_reused")
+    if fresh or (
+        call.status in WAITING_CALL_STATUSES and router_for(r).position(call.id)[0] is None
+    ):
+        # New, or committed by an attempt that never reached the queue: queue it now.
+        return route_call(session, r, call)
+    return receipt_for(r, call)
+
+
+def _record_arrival(
+    session: Session, provider_call_id: str, caller: str, digits: str
+) -> tuple[Call, bool]:
+    """(the call, whether this attempt recorded it)."""
+    branch = branch_by_digit(session, digits)
+    hung_up = session.get(HangupBeforeCall, provider_call_id)
+    try:
+        call = register_call(
+            session,
+            provider_call_id=provider_call_id,
+            caller=caller,
+            branch=branch,
+            hung_up_at=hung_up.hung_up_at if hung_up else None,
+        )
+        session.commit()
+        return call, True
+    except IntegrityError:
+        # Another attempt of the same call committed first: that row is the call.
+        session.rollback()
+        existing = find_call_by_provider_id(session, provider_call_id)
+        if existing is None:
+            raise
+        return existing, False
 
 
 def register_call(
@@ -114,8 +171,13 @@ def register_call(
     priority: tuple[Priority, str] | None = None,
     origin_call_id: str | None = None,
     task_ref: str | None = None,
+    hung_up_at: datetime | None = None,
 ) -> Call:
-    """Write the call row; the caller's transaction must commit before route_call runs."""
+    """Write the call row; the caller's transaction must commit before route_call runs.
+
+    hung_up_at: the caller had already hung up when the call was reported; it is recorded
+    as abandoned then, and never queued.
+    """
     prio, reason = priority or caller_priority(session, caller)
     call = Call(
         provider_call_id=provider_call_id,
@@ -129,7 +191,10 @@ def register_call(
         origin_call_id=origin_call_id,
         task_ref=task_ref,
     )
-    if not branch_is_open(branch):
+    if hung_up_at is not None:
+        call.status, call.routing_version = CallStatus.ABANDONED, TERMINAL_VERSION
+        call.abandoned_at = call.ended_at = hung_up_at
+    elif not branch_is_open(branch):
         call.status, call.reject_reason = CallStatus.REJECTED, RejectReason.BRANCH_CLOSED
     session.add(call)
     session.flush()
@@ -146,14 +211,24 @@ def register_call(
             "status": call.status,
         },
     )
+    if hung_up_at is not None:
+        events.record(
+            session,
+            kind="call.abandoned",
+            subject_type="call",
+            subject_id=call.id,
+            actor="telephony",
+            data={"why": "caller_hung_up_before_call"},
+            at=hung_up_at,
+        )
     return call
 
 
 def route_call(session: Session, r: redis.Redis, call: Call) -> CallReceipt:
     """Put a committed call into its branch queue and offer it if a doctor is free."""
-    if call.status == CallStatus.REJECTED:
+    if call.status in (CallStatus.REJECTED, CallStatus.ABANDONED):
         gateway.follow(session, call)
-        return CallReceipt(call.id, CallStatus.REJECTED, None, None, call.reject_reason)
+        return receipt_for(r, call)
     outcome = router_for(r).enqueue(
         call_id=call.id,
         branch=call.branch.digit,
@@ -164,6 +239,13 @@ def route_call(session: Session, r: redis.Redis, call: Call) -> CallReceipt:
         timeout_ms=offer_timeout_ms(),
         callback=call.direction != CallDirection.INBOUND,
     )
+    if outcome.result == "ended":
+        # The caller hung up before it reached the queue; the hang-up records it.
+        return CallReceipt(call.id, ReceiptStatus.ABANDONED, None, None)
+    if outcome.result == "exists":
+        # Queued by a concurrent attempt of the same call, which told the gateway.
+        session.refresh(call)
+        return receipt_for(r, call)
     if outcome.result == "full":
         call.status, call.reject_reason = CallStatus.REJECTED, RejectReason.QUEUE_FULL
         events.record(
@@ -175,13 +257,12 @@ def route_call(session: Session, r: redis.Redis, call: Call) -> CallReceipt:
             data={"reason": RejectReason.QUEUE_FULL},
         )
         gateway.follow(session, call)
-        return CallReceipt(call.id, CallStatus.REJECTED, None, None, RejectReason.QUEUE_FULL)
+        return receipt_for(r, call)
     apply_outcome(session, r, outcome, actor="routing")
     position = outcome.position or 0
     wait = expected_wait_s(position, outcome.staffed, outcome.aht_s)
-    if outcome.result == "queued":
-        gateway.follow(session, call, position=position, expected_wait_s=wait)
-    return CallReceipt(call.id, CallStatus.QUEUED, position, wait)
+    gateway.follow(session, call, position=position, expected_wait_s=wait)
+    return CallReceipt(call.id, ReceiptStatus.QUEUED, position, wait)
 
 
 def enqueue_task(
@@ -230,9 +311,20 @@ def hangup(session: Session, r: redis.Redis, call: Call) -> str:
         return CallStatus.ABANDONED
     if outcome.result == "ended":
         return "ended"
+    if outcome.result == "gone":
+        # It ended here already (an earlier hang-up, or the doctor completed it).
+        session.refresh(call)
+        return call.status
     if outcome.result == "unknown":
         return _hangup_unknown_to_routing(session, call)
     return call.status
+
+
+def hangup_before_call(session: Session, provider_call_id: str) -> None:
+    """The caller left before their call reached us: remember it (once) for when it does."""
+    insert_ignore(
+        session, HangupBeforeCall, {"provider_call_id": provider_call_id, "hung_up_at": utcnow()}
+    )
 
 
 def _hangup_unknown_to_routing(session: Session, call: Call) -> str:

@@ -21,7 +21,7 @@ from sqlalchemy.orm import Session
 from hotline.models import Call, Doctor, GatewayInstruction
 from hotline.vocab import CallDirection, CallStatus, GatewayAction
 from kernel import events
-from kernel.security import sign_body
+from kernel.security import signed_headers
 from kernel.settings import get_settings
 
 log = logging.getLogger(__name__)
@@ -75,13 +75,10 @@ def _instruct(session: Session, call: Call, action: GatewayAction, params: dict[
 
 
 def _post(url: str, body: bytes) -> None:
+    target = httpx.URL(url).raw_path.decode()
+    headers = {"Content-Type": "application/json", **signed_headers("POST", target, body)}
     try:
-        httpx.post(
-            url,
-            content=body,
-            timeout=2.0,
-            headers={"Content-Type": "application/json", "X-Hotline-Signature": sign_body(body)},
-        )
+        httpx.post(url, content=body, timeout=2.0, headers=headers)
     except httpx.HTTPError:
         # The instruction stays in the log, where the gateway can fetch it.
         log.warning("gateway did not take instruction for %s", url)

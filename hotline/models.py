@@ -144,6 +144,19 @@ class Offer(Base):
     __table_args__ = (one_of("outcome", OfferOutcome),)
 
 
+class HangupBeforeCall(Base):
+    """A caller who hung up before the gateway's call webhook reached us.
+
+    Webhooks can arrive out of order; when the call's own webhook comes later, it is
+    recorded as abandoned, never queued.
+    """
+
+    __tablename__ = "hangups_before_call"
+
+    provider_call_id: Mapped[str] = mapped_column(String(128), primary_key=True)
+    hung_up_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
 class GatewayInstruction(Base):
     """What the backend told the telephony gateway to do; the default outbound driver's log."""
 

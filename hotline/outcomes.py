@@ -53,7 +53,7 @@ def apply_outcome(session: Session, r: redis.Redis, outcome: Outcome, *, actor: 
         if isinstance(item, OfferClosed):
             _close_offer(session, item, pushes)
             continue
-        _open_offer(session, item)
+        open_offer(session, item)
         state: dict[str, Any] = {"status": CallStatus.OFFERED, "doctor_id": item.doctor_id}
         call_writes.append((item.call_id, item.call_version, state, {}))
         data = {"offer_id": item.offer_id, "doctor_id": item.doctor_id}
@@ -161,7 +161,7 @@ def _offer_message(offer: OfferMade) -> dict[str, Any]:
     }
 
 
-def _open_offer(session: Session, offer: OfferMade) -> None:
+def open_offer(session: Session, offer: OfferMade) -> None:
     insert_ignore(
         session,
         Offer,

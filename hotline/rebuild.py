@@ -29,9 +29,9 @@ def rebuild(session: Session, r: redis.Redis) -> dict[str, int]:
             .where(Offer.outcome.is_(None))
             .values(outcome=OfferOutcome.WITHDRAWN, resolved_at=now)
         ).rowcount  # type: ignore[attr-defined]
-        doctors = [_doctor_snapshot(d) for d in session.scalars(select(Doctor)).all()]
+        doctors = [doctor_snapshot(d) for d in session.scalars(select(Doctor)).all()]
         calls = [
-            _call_snapshot(c)
+            _waiting_again_if_offered(c)
             for c in session.scalars(select(Call).where(Call.status.in_(LIVE_CALL_STATUSES)))
         ]
         router.restore(doctors, calls, now_ms=to_ms(now))
@@ -47,7 +47,7 @@ def rebuild(session: Session, r: redis.Redis) -> dict[str, int]:
         return counts
 
 
-def _doctor_snapshot(doctor: Doctor) -> DoctorSnapshot:
+def doctor_snapshot(doctor: Doctor) -> DoctorSnapshot:
     return DoctorSnapshot(
         doctor_id=doctor.id,
         presence=Presence(doctor.presence),
@@ -57,12 +57,7 @@ def _doctor_snapshot(doctor: Doctor) -> DoctorSnapshot:
     )
 
 
-def _call_snapshot(call: Call) -> CallSnapshot:
-    callback = call.direction != CallDirection.INBOUND
-    if call.status == CallStatus.OFFERED:
-        # Its offer is void: the call waits again in its place.
-        call.status = CallStatus.CALLBACK_PENDING if callback else CallStatus.QUEUED
-        call.doctor_id = None
+def call_snapshot(call: Call) -> CallSnapshot:
     return CallSnapshot(
         call_id=call.id,
         branch=call.branch.digit,
@@ -71,9 +66,18 @@ def _call_snapshot(call: Call) -> CallSnapshot:
         queued_ms=to_ms(call.queued_at),
         caller=call.caller,
         doctor_id=call.doctor_id,
-        callback=callback,
+        callback=call.direction != CallDirection.INBOUND,
         version=call.routing_version,
     )
+
+
+def _waiting_again_if_offered(call: Call) -> CallSnapshot:
+    snapshot = call_snapshot(call)
+    if snapshot.status is CallStatus.OFFERED:
+        # Its offer is void: the call waits again in its place, in both stores.
+        snapshot = snapshot.waiting_again()
+        call.status, call.doctor_id = snapshot.status, None
+    return snapshot
 
 
 def ensure_ready(session: Session, r: redis.Redis) -> bool:

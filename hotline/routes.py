@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import time
 from typing import Annotated, Any, TypeVar
 
@@ -9,16 +10,16 @@ from fastapi import APIRouter, Depends, Header, Query, Request
 from fastapi.exceptions import RequestValidationError
 from pydantic import BaseModel, ValidationError
 from sqlalchemy import select
-from sqlalchemy.exc import IntegrityError
 
 from hotline import branches, calls, doctors, presence, schemas
 from hotline.models import Branch, Call, Doctor, GatewayInstruction
 from hotline.routing.router import router_for
+from hotline.vocab import CallStatus
 from kernel import events
 from kernel.accounts import Principal, Role
 from kernel.deps import RedisDep, SessionDep, require_roles
 from kernel.errors import Conflict, Forbidden, NotFound, Unauthorized
-from kernel.security import signature_valid
+from kernel.security import first_use_of, signature_problem
 
 router = APIRouter(prefix="/api/v1")
 
@@ -36,13 +37,22 @@ CallReader = Annotated[
 
 
 async def signed_body(
-    request: Request, x_hotline_signature: Annotated[str | None, Header()] = None
+    request: Request,
+    r: RedisDep,
+    x_hotline_timestamp: Annotated[str | None, Header()] = None,
+    x_hotline_signature: Annotated[str | None, Header()] = None,
 ) -> bytes:
-    """The raw body, once its HMAC signature checks out (for GET, the query string is signed)."""
+    """The raw body, once the request's signature checks out and has not been used before."""
     body = await request.body()
-    signed = body if request.method != "GET" else request.url.query.encode()
-    if not signature_valid(signed, x_hotline_signature):
-        raise Unauthorized("missing or wrong X-Hotline-Signature", code="bad_signature")
+    target = request.url.path + (f"?{request.url.query}" if request.url.query else "")
+    problem = signature_problem(
+        request.method, target, body, x_hotline_timestamp, x_hotline_signature
+    )
+    if problem:
+        raise Unauthorized(problem, code="bad_signature")
+    assert x_hotline_signature is not None
+    if not await asyncio.to_thread(first_use_of, r, x_hotline_signature):
+        raise Unauthorized("this signature was used already", code="replayed_signature")
     return body
 
 
@@ -58,33 +68,25 @@ def parse_body(model: type[M], body: bytes) -> M:
         ) from None
 
 
-@router.post("/telephony/calls", response_model=schemas.CallReceiptOut, tags=["telephony"])
+@router.post(
+    "/telephony/calls",
+    response_model=schemas.CallReceiptOut,
+    tags=["telephony"],
+    responses={
+        409: {"description": "the provider_call_id was used for another call"},
+        422: {"description": "no open branch has these digits, or a malformed body"},
+        503: {"description": "the queue could not be reached: retry with the same id"},
+    },
+)
 def incoming_call(session: SessionDep, r: RedisDep, body: SignedBody) -> schemas.CallReceiptOut:
     payload = parse_body(schemas.IncomingCall, body)
-    existing = calls.find_call_by_provider_id(session, payload.provider_call_id)
-    if existing is None:
-        branch = branches.branch_by_digit(session, payload.digits)
-        try:
-            call = calls.register_call(
-                session,
-                provider_call_id=payload.provider_call_id,
-                caller=payload.caller,
-                branch=branch,
-            )
-            # The call is durable before Redis hears of it: a crash after this
-            # point is repaired by the rebuild, never loses the caller.
-            session.commit()
-        except IntegrityError:
-            session.rollback()
-            existing = calls.find_call_by_provider_id(session, payload.provider_call_id)
-            if existing is None:
-                raise
-        else:
-            receipt = calls.route_call(session, r, call)
-            return schemas.CallReceiptOut(**receipt.__dict__)
-    if existing.caller != payload.caller or existing.branch.digit != payload.digits:
-        raise Conflict("this provider_call_id was used for another call", code="id_reused")
-    receipt = calls.receipt_for(r, existing)
+    receipt = calls.receive(
+        session,
+        r,
+        provider_call_id=payload.provider_call_id,
+        caller=payload.caller,
+        digits=payload.digits,
+    )
     return schemas.CallReceiptOut(**receipt.__dict__)
 
 
@@ -103,7 +105,10 @@ def _call_by_provider_id(session: SessionDep, provider_call_id: str) -> Call:
 def caller_hung_up(
     session: SessionDep, r: RedisDep, provider_call_id: str, _body: SignedBody
 ) -> schemas.HangupOut:
-    call = _call_by_provider_id(session, provider_call_id)
+    call = calls.find_call_by_provider_id(session, provider_call_id)
+    if call is None:
+        calls.hangup_before_call(session, provider_call_id)
+        return schemas.HangupOut(call_id=None, status=CallStatus.ABANDONED)
     status = calls.hangup(session, r, call)
     return schemas.HangupOut(call_id=call.id, status=status)
 

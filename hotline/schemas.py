@@ -7,7 +7,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from hotline.vocab import CallDirection, CallStatus, GatewayAction, Presence
+from hotline.vocab import CallDirection, CallStatus, GatewayAction, Presence, ReceiptStatus
 from triage.areas.schemas import WardLevelOut
 
 PHONE_PATTERN = r"^\+?[0-9]{3,20}$"
@@ -25,14 +25,14 @@ class IncomingCall(Strict):
 
 class CallReceiptOut(BaseModel):
     call_id: str
-    status: Literal["queued", "rejected"]
+    status: ReceiptStatus
     position: int | None
     expected_wait_s: int | None
     reason: str | None = None
 
 
 class HangupOut(BaseModel):
-    call_id: str
+    call_id: str | None = Field(description="none when the hang-up came before its call")
     status: str
 
 

@@ -23,7 +23,7 @@ from typing import Any
 import httpx
 import websockets
 
-from kernel.security import sign_body
+from kernel.security import signed_headers
 from kernel.settings import get_settings
 
 
@@ -77,7 +77,7 @@ class Gateway:
             path,
             content=body,
             headers={
-                "X-Hotline-Signature": sign_body(body, self.secret),
+                **signed_headers("POST", path, body, secret=self.secret),
                 "Content-Type": "application/json",
             },
         )

@@ -32,6 +32,28 @@ LIVE_CALL_STATUSES = (
 WAITING_CALL_STATUSES = (CallStatus.QUEUED, CallStatus.OFFERED, CallStatus.CALLBACK_PENDING)
 
 
+class ReceiptStatus(StrEnum):
+    """What the gateway is told of a call it reported: where it stands for the line."""
+
+    QUEUED = "queued"  # waiting for a doctor (on hold, or as a call-back)
+    CONNECTED = "connected"  # with a doctor (or wrapping up)
+    COMPLETED = "completed"
+    ABANDONED = "abandoned"  # the caller hung up before a doctor answered
+    REJECTED = "rejected"  # branch closed or queue full
+
+
+RECEIPT_STATUS = {
+    CallStatus.QUEUED: ReceiptStatus.QUEUED,
+    CallStatus.OFFERED: ReceiptStatus.QUEUED,
+    CallStatus.CALLBACK_PENDING: ReceiptStatus.QUEUED,
+    CallStatus.CONNECTED: ReceiptStatus.CONNECTED,
+    CallStatus.WRAP_UP: ReceiptStatus.CONNECTED,
+    CallStatus.COMPLETED: ReceiptStatus.COMPLETED,
+    CallStatus.ABANDONED: ReceiptStatus.ABANDONED,
+    CallStatus.REJECTED: ReceiptStatus.REJECTED,
+}
+
+
 class CallDirection(StrEnum):
     INBOUND = "inbound"  # the caller dialled in
     CALLBACK = "callback"  # the hotline calls back (asked for, or an abandoned severe caller)

@@ -2,12 +2,18 @@
 
 from __future__ import annotations
 
+import logging
 from typing import Any, ClassVar
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import TimeoutError as RedisTimeoutError
+from sqlalchemy.exc import DBAPIError, OperationalError
 from starlette.exceptions import HTTPException as StarletteHTTPException
+
+log = logging.getLogger(__name__)
 
 
 class DomainError(Exception):
@@ -83,7 +89,57 @@ def _field_name(loc: tuple[Any, ...]) -> str:
     return ".".join(parts) or ".".join(str(p) for p in loc)
 
 
+class Outages:
+    """One log line when a dependency goes away and one when it answers again.
+
+    A dead database or Redis makes every request fail the same way; a traceback per
+    request would bury the one line an operator needs.
+    """
+
+    def __init__(self) -> None:
+        self.down: set[str] = set()
+
+    def failed(self, dependency: str, exc: BaseException) -> None:
+        if dependency not in self.down:
+            self.down.add(dependency)
+            log.error("%s unreachable: %s: %s", dependency, type(exc).__name__, exc)
+
+    def answered(self, dependency: str) -> None:
+        if dependency in self.down:
+            self.down.discard(dependency)
+            log.warning("%s answers again", dependency)
+
+
+outages = Outages()
+RETRY_AFTER_S = "2"
+
+
+def unavailable(dependency: str) -> JSONResponse:
+    """The 503 a caller gets while a dependency is unreachable: nothing was done; retry."""
+    return JSONResponse(
+        {
+            "error": "dependency_unavailable",
+            "detail": {"dependency": dependency, "rule": "unreachable now; retry shortly"},
+        },
+        status_code=503,
+        headers={"Retry-After": RETRY_AFTER_S},
+    )
+
+
 def install_error_handlers(app: FastAPI) -> None:
+    @app.exception_handler(RedisConnectionError)
+    @app.exception_handler(RedisTimeoutError)
+    async def _redis_down(_: Request, exc: Exception) -> JSONResponse:
+        outages.failed("redis", exc)
+        return unavailable("redis")
+
+    @app.exception_handler(DBAPIError)
+    async def _database_error(request: Request, exc: DBAPIError) -> JSONResponse:
+        if not exc.connection_invalidated and not isinstance(exc, OperationalError):
+            raise exc  # a bug, not an outage: the usual 500 and its traceback
+        outages.failed("database", exc)
+        return unavailable("database")
+
     @app.exception_handler(DomainError)
     async def _domain(_: Request, exc: DomainError) -> JSONResponse:
         headers = {"WWW-Authenticate": "Bearer"} if exc.status_code == 401 else None

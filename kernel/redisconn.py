@@ -1,4 +1,10 @@
-"""Redis connections, and the embedded Redis server used when REDIS_URL is not set."""
+"""Redis connections, and the embedded Redis server used when REDIS_URL is not set.
+
+REDIS_URL is a plain URL (``redis://host:port/db``) or names a primary that Redis Sentinel
+watches: ``redis+sentinel://[:password@]host:port[,host:port...]/service[/db]``. With
+Sentinel, every client asks the sentinels where the primary is and asks again after a
+failover, so routing carries on against the promoted replica.
+"""
 
 from __future__ import annotations
 
@@ -8,10 +14,15 @@ import os
 import socket
 import subprocess
 import time
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
+from urllib.parse import unquote, urlsplit
 
 import redis
 import redis.asyncio as aioredis
+from redis.asyncio.sentinel import Sentinel as AsyncSentinel
+from redis.sentinel import Sentinel
 
 from kernel.settings import Settings, get_settings
 
@@ -103,11 +114,47 @@ def redis_url(settings: Settings | None = None) -> str:
     return url
 
 
+@dataclass(frozen=True)
+class SentinelTarget:
+    sentinels: list[tuple[str, int]]
+    service: str
+    db: int
+    password: str | None
+
+
+def sentinel_target(url: str) -> SentinelTarget | None:
+    """What a redis+sentinel:// URL names; None for a plain Redis URL."""
+    parts = urlsplit(url)
+    if parts.scheme != "redis+sentinel":
+        return None
+    hosts = parts.netloc.rpartition("@")[2]
+    sentinels = []
+    for host in hosts.split(","):
+        name, _, port = host.rpartition(":")
+        sentinels.append((name or host, int(port) if port.isdigit() else 26379))
+    path = [p for p in parts.path.split("/") if p]
+    if not path:
+        raise ValueError("a redis+sentinel URL names the service: redis+sentinel://host:port/name")
+    db = int(path[1]) if len(path) > 1 else 0
+    return SentinelTarget(sentinels, path[0], db, unquote(parts.password or "") or None)
+
+
+def _client(url: str, **options: Any) -> redis.Redis:
+    target = sentinel_target(url)
+    if target is None:
+        return redis.Redis.from_url(url, **options)
+    sentinel = Sentinel(target.sentinels, socket_timeout=1.0)
+    client: redis.Redis = sentinel.master_for(
+        target.service, db=target.db, password=target.password, **options
+    )
+    return client
+
+
 def get_redis() -> redis.Redis:
     url = redis_url()
     client = _clients.get(url)
     if client is None:
-        client = redis.Redis.from_url(url, decode_responses=True, health_check_interval=30)
+        client = _client(url, decode_responses=True, health_check_interval=30)
         _clients[url] = client
     return client
 
@@ -118,10 +165,18 @@ def get_redis_bytes() -> redis.Redis:
     key = "bytes:" + url
     client = _clients.get(key)
     if client is None:
-        client = redis.Redis.from_url(url)
+        client = _client(url)
         _clients[key] = client
     return client
 
 
 def get_async_redis() -> aioredis.Redis:
-    return aioredis.Redis.from_url(redis_url(), decode_responses=True)
+    url = redis_url()
+    target = sentinel_target(url)
+    if target is None:
+        return aioredis.Redis.from_url(url, decode_responses=True)
+    sentinel = AsyncSentinel(target.sentinels, socket_timeout=1.0)
+    client: aioredis.Redis = sentinel.master_for(
+        target.service, db=target.db, password=target.password, decode_responses=True
+    )
+    return client

@@ -7,6 +7,7 @@ import hmac
 import time
 
 import jwt
+import redis
 
 from kernel.accounts import Principal, Role, User
 from kernel.settings import get_settings
@@ -39,12 +40,54 @@ def principal_from_token(token: str) -> Principal | None:
         return None
 
 
-def sign_body(body: bytes, secret: str | None = None) -> str:
+# --------------------------------------------------------------------------- webhook signatures
+#
+# The gateway signs "<unix seconds>\n<METHOD>\n<path with its query string>\n" followed by
+# the raw body with HMAC-SHA256 (keyed with HOTLINE_TELEPHONY_SECRET). The time bounds how
+# long a captured request stays usable; the replay cache (Redis) refuses the same signature
+# twice inside that window, so a captured request cannot be sent again at all.
+
+SIGNATURE_HEADER = "X-Hotline-Signature"
+TIMESTAMP_HEADER = "X-Hotline-Timestamp"
+SIGNATURE_WINDOW_S = 300
+
+
+def webhook_signature(
+    timestamp: int, method: str, target: str, body: bytes, secret: str | None = None
+) -> str:
     key = (secret or get_settings().telephony_secret).encode()
-    return "sha256=" + hmac.new(key, body, hashlib.sha256).hexdigest()
+    signed = f"{timestamp}\n{method.upper()}\n{target}\n".encode() + body
+    return "sha256=" + hmac.new(key, signed, hashlib.sha256).hexdigest()
 
 
-def signature_valid(body: bytes, header: str | None) -> bool:
-    if not header:
-        return False
-    return hmac.compare_digest(sign_body(body), header.strip())
+def signed_headers(
+    method: str, target: str, body: bytes, *, secret: str | None = None, now: float | None = None
+) -> dict[str, str]:
+    """The two headers that sign a request to `target` (path and query, as sent)."""
+    ts = int(time.time() if now is None else now)
+    return {
+        TIMESTAMP_HEADER: str(ts),
+        SIGNATURE_HEADER: webhook_signature(ts, method, target, body, secret),
+    }
+
+
+def signature_problem(
+    method: str, target: str, body: bytes, timestamp: str | None, signature: str | None
+) -> str | None:
+    """Why a signed request is not authentic (None if it is); the replay check is separate."""
+    if not timestamp or not signature:
+        return f"{TIMESTAMP_HEADER} and {SIGNATURE_HEADER} are required"
+    if not timestamp.isascii() or not timestamp.isdigit() or len(timestamp) > 12:
+        return f"{TIMESTAMP_HEADER} must be whole Unix seconds"
+    if abs(time.time() - int(timestamp)) > SIGNATURE_WINDOW_S:
+        return f"{TIMESTAMP_HEADER} is more than {SIGNATURE_WINDOW_S} s from the server's clock"
+    expected = webhook_signature(int(timestamp), method, target, body)
+    if not hmac.compare_digest(expected.encode(), signature.strip().encode("utf-8", "replace")):
+        return f"{SIGNATURE_HEADER} does not match the request"
+    return None
+
+
+def first_use_of(r: redis.Redis, signature: str) -> bool:
+    """Remember a signature for the window; False if it was already used (a replay)."""
+    key = "webhook-signature:" + hashlib.sha256(signature.encode()).hexdigest()
+    return bool(r.set(key, "1", nx=True, ex=2 * SIGNATURE_WINDOW_S))

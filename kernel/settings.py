@@ -42,6 +42,10 @@ class Settings(BaseSettings):
     heartbeat_timeout_s: float = 10.0
     autopause_after_missed: int = 3
     sweep_interval_s: float = 0.25
+    # Reconciliation of Redis with the database: how often a pass runs (one process at a
+    # time), and how long a difference must last before it is repaired.
+    reconcile_interval_s: float = 5.0
+    reconcile_grace_s: float = 10.0
     run_sweeper: bool = True
     repeat_caller_window_s: int = 3600
     elderly_age: int = 65

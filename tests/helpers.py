@@ -31,7 +31,7 @@ from kernel import accounts
 from kernel.accounts import User, hash_password
 from kernel.db import unit_of_work
 from kernel.redisconn import redis_url
-from kernel.security import issue_token, sign_body
+from kernel.security import issue_token, signed_headers
 from kernel.settings import get_settings
 from triage.models import FollowUp
 from triage.ports import DueFollowUp
@@ -131,20 +131,61 @@ def doctor_id_for(username: str) -> str:
 # --- Telephony: the gateway's signed webhooks, the branches calls arrive on, the offers made
 
 
-def signed_post(client: Any, path: str, payload: Any = None, *, raw: bytes | None = None) -> Any:
+def signed_post(
+    client: Any,
+    path: str,
+    payload: Any = None,
+    *,
+    raw: bytes | None = None,
+    signed_at: float | None = None,
+) -> Any:
+    """A webhook as the gateway sends it: signed over time, method, path and body.
+
+    signed_at: when the gateway signed it (a retry is signed anew, at its own time).
+    """
     body = raw if raw is not None else json.dumps(payload or {}).encode()
-    return client.post(
-        path,
-        content=body,
-        headers={"X-Hotline-Signature": sign_body(body), "Content-Type": "application/json"},
+    signed = signed_headers("POST", path, body, now=_signing_time(path, body, signed_at))
+    headers = {**signed, "Content-Type": "application/json"}
+    return client.post(path, content=body, headers=headers)
+
+
+def signed_get(client: Any, target: str) -> Any:
+    """A signed GET (the instructions feed); target is the path with its query string."""
+    return client.get(
+        target, headers=signed_headers("GET", target, b"", now=_signing_time(target, b"", None))
     )
 
 
-def arrive(client: Any, pcid: str, caller: str = "0901234567", digits: str = "3") -> Any:
+_last_signed: dict[tuple[str, bytes], int] = {}
+
+
+def _signing_time(target: str, body: bytes, signed_at: float | None) -> float:
+    # A gateway signs every attempt anew; two identical requests in one second would carry
+    # the same signature and the second would be refused as a replay. Tests that send the
+    # same request again sign it a second earlier, as a retry a moment later would differ.
+    if signed_at is not None:
+        return signed_at
+    at = int(time.time())
+    previous = _last_signed.get((target, body))
+    if previous is not None and previous >= at - 1:
+        at = previous - 1
+    _last_signed[(target, body)] = at
+    return at
+
+
+def arrive(
+    client: Any,
+    pcid: str,
+    caller: str = "0901234567",
+    digits: str = "3",
+    *,
+    signed_at: float | None = None,
+) -> Any:
     return signed_post(
         client,
         "/api/v1/telephony/calls",
         {"provider_call_id": pcid, "caller": caller, "digits": digits},
+        signed_at=signed_at,
     )
 
 

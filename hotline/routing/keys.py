@@ -15,10 +15,12 @@ Keys (prefix hl:):
   offers       ZSET offer -> expiry ms
   seq:offer    counter behind offer ids
   skip:{call}  ZSET doc -> until ms      a doctor who just declined/missed is passed over
+  ended:{call} marker (expires): the call left the queues for good (see prelude.lua)
   wrap         ZSET doc -> wrap-up end ms
   aht:{b}      running average handle time of the branch (s)
   ready        marker: Redis holds the state rebuilt from the database
   rebuild-lock one rebuild at a time
+  reconcile-lock, reconcile-suspects   one reconciliation pass at a time; what it saw amiss
 Channels: console:{doctor} (offers, withdrawals, presence for one console), calls.
 """
 
@@ -58,18 +60,26 @@ def staffed(branch: str) -> str:
     return f"{P}staffed:{branch}"
 
 
+def ended(call_id: str) -> str:
+    return f"{P}ended:{call_id}"
+
+
 def handle_time(branch: str) -> str:
     return f"{P}aht:{branch}"
 
 
 BRANCHES = P + "branches"
 HEARTBEATS = P + "hb"
+OFFERS = P + "offers"
 WRAP_UPS = P + "wrap"
 READY = P + "ready"
 REBUILD_LOCK = P + "rebuild-lock"
+RECONCILE_LOCK = P + "reconcile-lock"
+# What the last reconciliation pass found amiss: entity -> first seen (ms).
+RECONCILE_SUSPECTS = P + "reconcile-suspects"
 OFFER_SEQUENCE = P + "seq:offer"
 # What a rebuild keeps: the lock it holds, offer ids (never reused) and handle times.
-SURVIVES_REBUILD = (REBUILD_LOCK, OFFER_SEQUENCE)
+SURVIVES_REBUILD = (REBUILD_LOCK, OFFER_SEQUENCE, RECONCILE_LOCK)
 SURVIVING_PREFIXES = (P + "aht:",)
 
 

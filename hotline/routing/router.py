@@ -8,6 +8,7 @@ doctor never holds two offers, whatever the number of API processes.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -21,6 +22,9 @@ from hotline.vocab import CallStatus, Presence
 
 LUA = Path(__file__).parent / "lua"
 DEFAULT_HANDLE_TIME_S = 180.0
+# How long a call that ended stays marked so (no late arrival re-queues it, no repeated
+# hang-up acts again); far longer than any gateway retries.
+ENDED_MARK_S = 3600
 # How much one finished call moves the branch's average handle time.
 HANDLE_TIME_WEIGHT = 0.1
 
@@ -41,6 +45,9 @@ class DoctorSnapshot:
     idle_since_ms: int
     version: int
 
+    def with_presence(self, presence: Presence) -> DoctorSnapshot:
+        return dataclasses.replace(self, presence=presence)
+
 
 @dataclass(frozen=True)
 class CallSnapshot:
@@ -56,6 +63,11 @@ class CallSnapshot:
     callback: bool
     version: int
 
+    def waiting_again(self) -> CallSnapshot:
+        """The call back in its place (its offer void): a call-back task or a caller on hold."""
+        status = CallStatus.CALLBACK_PENDING if self.callback else CallStatus.QUEUED
+        return dataclasses.replace(self, status=status, doctor_id=None)
+
 
 class Router:
     def __init__(self, r: redis.Redis):
@@ -69,6 +81,10 @@ class Router:
         self._callback = _script(r, "callback")
         self._sweep = _script(r, "sweep")
         self._handle_time = _script(r, "handle_time")
+        self._repair_call = _script(r, "repair_call")
+        self._repair_doctor = _script(r, "repair_doctor")
+        self._drop_call = _script(r, "drop_call")
+        self._lift_version = _script(r, "lift_version")
 
     @staticmethod
     def score(priority: int, queued_ms: int) -> int:
@@ -111,10 +127,10 @@ class Router:
         return self._run(self._decline, [offer_id, doctor_id, timeout_ms, timeout_ms])
 
     def complete(self, *, call_id: str, doctor_id: str, wrapup_ms: int) -> Outcome:
-        return self._run(self._complete, [call_id, doctor_id, wrapup_ms])
+        return self._run(self._complete, [call_id, doctor_id, wrapup_ms, ENDED_MARK_S])
 
     def hangup(self, *, call_id: str, timeout_ms: int) -> Outcome:
-        return self._run(self._hangup, [call_id, timeout_ms])
+        return self._run(self._hangup, [call_id, timeout_ms, ENDED_MARK_S])
 
     def callback(self, *, call_id: str) -> Outcome:
         return self._run(self._callback, [call_id])
@@ -132,6 +148,49 @@ class Router:
     def record_handle_time(self, branch: str, handle_s: float) -> float:
         args = [branch, handle_s, DEFAULT_HANDLE_TIME_S, HANDLE_TIME_WEIGHT]
         return float(self._handle_time(keys=[], args=args))
+
+    # -- repairs (the reconciliation sweep) -----------------------------------
+    def repair_call(self, call: CallSnapshot, *, timeout_ms: int) -> Outcome:
+        score = keys.score(call.priority, call.queued_ms)
+        args = [call.call_id, call.status, call.doctor_id or "", call.branch, score]
+        args += [call.queued_ms, call.caller, "1" if call.callback else "0", call.version]
+        return parse("ok", "", self._repair_call(keys=[], args=[*args, timeout_ms]))
+
+    def repair_doctor(self, doctor: DoctorSnapshot, *, timeout_ms: int) -> Outcome:
+        spec = ",".join(f"{b}:{p}" for b, p in doctor.branches.items())
+        args = [doctor.doctor_id, doctor.presence, spec, doctor.idle_since_ms, doctor.version]
+        return parse("ok", "", self._repair_doctor(keys=[], args=[*args, timeout_ms]))
+
+    def drop_call(self, call_id: str, *, timeout_ms: int) -> Outcome:
+        args = [call_id, ENDED_MARK_S, timeout_ms]
+        return parse("ok", "", self._drop_call(keys=[], args=args))
+
+    def lift_version(self, kind: str, entity_id: str, state: str, version: int) -> int:
+        """kind "call" or "doc"; see lift_version.lua."""
+        return int(self._lift_version(keys=[], args=[kind, entity_id, state, version]))
+
+    def is_marked_ended(self, call_id: str) -> bool:
+        return bool(self.r.exists(keys.ended(call_id)))
+
+    def calls_held(self) -> dict[str, dict[str, str]]:
+        """Every call Redis holds, with its hash (a scan: for the reconciliation sweep)."""
+        ids = [k[len(keys.call("")) :] for k in self.r.scan_iter(match=keys.call("*"), count=1000)]
+        return dict(zip(ids, self._hashes([keys.call(i) for i in ids]), strict=True))
+
+    def doctor_hashes(self, doctor_ids: list[str]) -> dict[str, dict[str, str]]:
+        return dict(
+            zip(doctor_ids, self._hashes([keys.doctor(d) for d in doctor_ids]), strict=True)
+        )
+
+    def offers_held(self) -> dict[str, dict[str, str]]:
+        ids = [str(o) for o in self.r.zrange(keys.OFFERS, 0, -1)]
+        return dict(zip(ids, self._hashes([keys.offer(o) for o in ids]), strict=True))
+
+    def _hashes(self, names: list[str]) -> list[dict[str, str]]:
+        pipe = self.r.pipeline(transaction=False)
+        for name in names:
+            pipe.hgetall(name)
+        return [{str(k): str(v) for k, v in h.items()} for h in pipe.execute()]
 
     # -- read side ---------------------------------------------------------
     def now_ms(self) -> int:

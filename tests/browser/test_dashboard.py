@@ -69,7 +69,7 @@ def test_dashboard_shows_live_branches_beds_and_explains_a_ward(browser: Any) ->
 def arrive_live(server: LiveServer, pcid: str) -> int:
     import httpx
 
-    from kernel.security import sign_body
+    from kernel.security import signed_headers
 
     body = (
         f'{{"provider_call_id": "{pcid}", "caller": "09{abs(hash(pcid)) % 10**8:08d}", '
@@ -78,7 +78,10 @@ def arrive_live(server: LiveServer, pcid: str) -> int:
     res = httpx.post(
         server.url + "/api/v1/telephony/calls",
         content=body,
-        headers={"X-Hotline-Signature": sign_body(body), "Content-Type": "application/json"},
+        headers={
+            **signed_headers("POST", "/api/v1/telephony/calls", body),
+            "Content-Type": "application/json",
+        },
         timeout=10,
     )
     return res.status_code

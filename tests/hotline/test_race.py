@@ -254,9 +254,12 @@ def test_restart_and_redis_flush_lose_no_call(settings):
 def test_a_gateway_retrying_the_same_call_at_once_creates_one_call(live_server):
     seed_branches()
 
-    def post(_: int) -> tuple[int, str]:
+    base = int(time.time())
+
+    def post(attempt: int) -> tuple[int, str]:
+        # Each retry is signed anew by the gateway (a signature is good for one request).
         with httpx.Client(base_url=live_server.url, timeout=30) as c:
-            res = arrive(c, "retry-storm", caller="0909999999")
+            res = arrive(c, "retry-storm", caller="0909999999", signed_at=base - attempt)
             return res.status_code, res.json().get("call_id", "")
 
     with ThreadPoolExecutor(max_workers=16) as pool:

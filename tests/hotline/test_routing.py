@@ -18,6 +18,7 @@ from tests.helpers import (
     make_user,
     offers_for,
     seed_branches,
+    signed_get,
     signed_post,
     token_for,
     wait_for,
@@ -253,14 +254,7 @@ def test_callback_keeps_place_and_survives_hangup(client, two_doctors):
     offer = console(client, a)["offer"]
     assert offer["call_id"] == first
     client.post(f"/api/v1/offers/{offer['offer_id']}/accept", headers=auth(a))
-    res = client.get(
-        "/api/v1/telephony/instructions?after=0",
-        headers={
-            "X-Hotline-Signature": __import__("kernel.security", fromlist=["x"]).sign_body(
-                b"after=0"
-            )
-        },
-    )
+    res = signed_get(client, "/api/v1/telephony/instructions?after=0")
     dial = [i for i in res.json() if i["action"] == "dial"]
     assert dial and dial[0]["params"]["number"] == "0933333333"
 

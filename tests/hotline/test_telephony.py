@@ -3,12 +3,16 @@
 from __future__ import annotations
 
 import json
+import time
+from concurrent.futures import ThreadPoolExecutor
 
 from sqlalchemy import func, select
 
 from hotline.models import Call
+from hotline.routing import keys
 from kernel.db import unit_of_work
 from kernel.events import Event
+from kernel.security import signed_headers
 from tests.helpers import arrive, seed_branches, signed_post
 
 
@@ -32,6 +36,57 @@ def test_missing_or_wrong_signature_is_refused(client):
     other = signed_post(client, "/api/v1/telephony/calls", raw=b"{}")
     assert other.status_code == 422
     assert count(Call) == 0
+
+
+def test_a_captured_request_cannot_be_sent_again_or_elsewhere(client, r):
+    seed_branches()
+    call_id = arrive(client, "cap-1").json()["call_id"]
+    arrive(client, "cap-2", caller="0902222222")
+    body = b"{}"
+    captured = signed_headers("POST", "/api/v1/telephony/calls/cap-1/hangup", body)
+    # The same request twice: the second is a replay.
+    first = client.post("/api/v1/telephony/calls/cap-1/hangup", content=body, headers=captured)
+    assert first.status_code == 200 and first.json()["status"] == "abandoned"
+    replay = client.post("/api/v1/telephony/calls/cap-1/hangup", content=body, headers=captured)
+    assert replay.status_code == 401 and replay.json()["error"] == "replayed_signature"
+    # The signature names its path: it cannot hang up another call.
+    other = client.post("/api/v1/telephony/calls/cap-2/hangup", content=body, headers=captured)
+    assert other.status_code == 401 and other.json()["error"] == "bad_signature"
+    # Nor its method.
+    assert client.get("/api/v1/telephony/calls/cap-1/hangup", headers=captured).status_code in (
+        401,
+        405,
+    )
+    # A signature older than five minutes is refused, however right it is.
+    old = signed_headers(
+        "POST", "/api/v1/telephony/calls/cap-2/hangup", body, now=time.time() - 301
+    )
+    stale = client.post("/api/v1/telephony/calls/cap-2/hangup", content=body, headers=old)
+    assert stale.status_code == 401 and "clock" in stale.json()["detail"]
+    assert r.zcard(keys.queue("3")) == 1  # cap-2 still waits
+    with unit_of_work() as s:
+        abandoned = s.scalars(select(Event).where(Event.kind == "call.abandoned")).all()
+    assert [e.subject_id for e in abandoned] == [call_id]
+
+
+def test_concurrent_hangups_of_one_call_abandon_it_once(client):
+    seed_branches()
+    call_id = arrive(client, "many-hangups").json()["call_id"]
+
+    base = int(time.time())
+
+    def hang_up(attempt: int) -> int:
+        path = "/api/v1/telephony/calls/many-hangups/hangup"
+        return signed_post(client, path, signed_at=base - attempt).status_code
+
+    with ThreadPoolExecutor(max_workers=10) as pool:
+        assert set(pool.map(hang_up, range(10))) == {200}
+    with unit_of_work() as s:
+        kinds = s.scalars(select(Event.kind).where(Event.subject_id == call_id)).all()
+        assert s.get(Call, call_id).status == "abandoned"
+    assert kinds.count("call.abandoned") == 1
+    late = arrive(client, "many-hangups", signed_at=time.time() - 20).json()
+    assert late["status"] == "abandoned"
 
 
 def test_same_provider_call_id_gives_the_same_call(client):
@@ -122,6 +177,21 @@ def test_position_and_expected_wait(client):
     assert 0 < a["expected_wait_s"] < b["expected_wait_s"]
 
 
-def test_hangup_and_callback_for_unknown_call_are_404(client):
-    assert signed_post(client, "/api/v1/telephony/calls/nope/hangup").status_code == 404
+def test_a_callback_for_an_unknown_call_is_404(client):
     assert signed_post(client, "/api/v1/telephony/calls/nope/callback").status_code == 404
+
+
+def test_a_hangup_that_comes_before_its_call_means_the_call_is_never_queued(client, r):
+    seed_branches()
+    res = signed_post(client, "/api/v1/telephony/calls/early/hangup")
+    assert res.status_code == 200 and res.json() == {"call_id": None, "status": "abandoned"}
+    again = signed_post(client, "/api/v1/telephony/calls/early/hangup", signed_at=time.time() - 1)
+    assert again.status_code == 200
+    late = arrive(client, "early").json()
+    assert late["status"] == "abandoned" and late["position"] is None
+    assert r.zcard(keys.queue("3")) == 0
+    with unit_of_work() as s:
+        call = s.scalars(select(Call)).one()
+        assert call.status == "abandoned" and call.abandoned_at is not None
+        kinds = s.scalars(select(Event.kind).where(Event.subject_id == call.id)).all()
+    assert sorted(kinds) == ["call.abandoned", "call.received"]

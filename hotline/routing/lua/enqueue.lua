@@ -2,14 +2,17 @@
 -- KEYS: none.
 -- ARGV: 1 call id, 2 branch digit, 3 queue score (class*1e13 + queued_ms), 4 queued_ms,
 --       5 caller number, 6 max waiting calls, 7 offer timeout ms, 8 '1' for a call-back task
--- Returns {'queued', status, rows, position, staffed, handle_time}, {'exists', status, rows}
--- or {'full', '', rows}.
+-- Returns {'queued', status, rows, position, staffed, handle_time}, {'exists', status, rows},
+-- {'ended', '', rows} (the caller already hung up) or {'full', '', rows}.
 local call, b = ARGV[1], ARGV[2]
 local ck = P..'call:'..call
 local out = {}
 local now = NOW
 if redis.call('EXISTS', ck) == 1 then
   return {'exists', redis.call('HGET', ck, 'st'), cjson.encode(out)}
+end
+if redis.call('EXISTS', P..'ended:'..call) == 1 then
+  return {'ended', '', cjson.encode(out)}
 end
 if redis.call('ZCARD', P..'waiting:'..b) >= tonumber(ARGV[6]) then
   return {'full', '', cjson.encode(out)}

@@ -19,6 +19,11 @@ local function bump(key) return redis.call('HINCRBY', key, 'ver', 1) end
 local function call_row(out, call, st, ver, why)
   out[#out+1] = {'call', call, st, ver, why, redis.call('HGET', P..'call:'..call, 'doc') or '', NOW}
 end
+-- A call that left the queues for good is marked ended for a while: a late arrival of the
+-- same call cannot queue it again, and a second hang-up knows it has nothing to do.
+local function mark_ended(call, ttl_s)
+  redis.call('SET', P..'ended:'..call, '1', 'EX', ttl_s)
+end
 local function doc_row(out, doc, st, ver, why)
   out[#out+1] = {'doc', doc, st, ver, why, NOW}
 end

@@ -1,0 +1,152 @@
+"""The reconciliation sweep: decisions whose writes were lost, and Redis that lost data, repaired."""
+
+from __future__ import annotations
+
+import pytest
+from sqlalchemy import select
+
+from hotline import calls, outcomes, presence, rebuild, reconcile
+from hotline.models import Call, Doctor, Offer
+from hotline.routing import keys
+from hotline.routing.router import router_for
+from kernel.db import unit_of_work
+from kernel.events import Event
+from tests.helpers import doctor_id_for, make_user, seed_branches
+
+
+@pytest.fixture
+def grace(settings, r):
+    # Repairs wait for a difference to last; the tests run the passes back to back.
+    settings.reconcile_grace_s = 0
+    with unit_of_work() as s:  # as an API process does when it starts
+        rebuild.ensure_ready(s, r)
+    return settings
+
+
+def passes(r, n: int = 2) -> dict[str, int]:
+    """Run n passes (a difference is repaired once two passes have seen it)."""
+    total: dict[str, int] = {}
+    for _ in range(n):
+        with unit_of_work() as s:
+            for k, v in reconcile.reconcile(s, r).items():
+                total[k] = total.get(k, 0) + v
+    return total
+
+
+def doctor(r, username: str = "rc", state: str = "available") -> str:
+    make_user(username, "doctor", branches={"3": 1})
+    doctor_id = doctor_id_for(username)
+    with unit_of_work() as s:
+        presence.set_presence(s, r, s.get(Doctor, doctor_id), state)
+    return doctor_id
+
+
+def committed_call(pcid: str, caller: str = "0901000001") -> str:
+    """A call row committed as an arrival does, before Redis hears of it."""
+    from hotline.branches import branch_by_digit
+
+    with unit_of_work() as s:
+        call = calls.register_call(
+            s, provider_call_id=pcid, caller=caller, branch=branch_by_digit(s, "3")
+        )
+        return call.id
+
+
+def routed_call(r, pcid: str, caller: str = "0901000001") -> str:
+    call_id = committed_call(pcid, caller)
+    with unit_of_work() as s:
+        calls.route_call(s, r, s.get(Call, call_id))
+    return call_id
+
+
+def repairs(subject_id: str) -> list[str]:
+    with unit_of_work() as s:
+        rows = s.scalars(
+            select(Event).where(Event.kind == "routing.repaired", Event.subject_id == subject_id)
+        ).all()
+        return [e.data["repair"] for e in rows]
+
+
+def test_a_call_committed_but_never_queued_is_queued_in_its_place(r, grace):
+    seed_branches()
+    first = routed_call(r, "rc-1", "0901000001")
+    ghost = committed_call("rc-2", "0901000002")  # the API died before the enqueue
+    last = routed_call(r, "rc-3", "0901000003")
+    assert router_for(r).position(ghost) == (None, None)
+    assert passes(r)["restored"] == 1
+    assert r.zrange(keys.queue("3"), 0, -1) == [first, ghost, last]
+    assert repairs(ghost) == ["restored"]
+    assert passes(r) == {}  # nothing left to repair
+
+
+def test_a_difference_is_repaired_only_once_it_has_lasted(r, grace):
+    seed_branches()
+    grace.reconcile_grace_s = 60
+    ghost = committed_call("rc-grace")
+    assert passes(r) == {}
+    assert router_for(r).position(ghost) == (None, None)
+
+
+def test_an_answer_decided_in_redis_but_never_written_is_recorded(r, grace):
+    seed_branches()
+    doc = doctor(r)
+    call_id = routed_call(r, "rc-acc")
+    offer_id = router_for(r).doctor_state(doc)["offer"]
+    lost = router_for(r).accept(offer_id=offer_id, doctor_id=doc)  # the write never happens
+    assert lost.result == "ok"
+    done = passes(r)
+    assert done["recorded"] >= 2  # the call and the doctor
+    with unit_of_work() as s:
+        call = s.get(Call, call_id)
+        assert call.status == "connected" and call.answered_by == doc
+        assert call.answered_at is not None
+        assert s.get(Offer, offer_id).outcome == "accepted"
+        assert s.get(Doctor, doc).presence == "on_call"
+
+
+def test_a_call_redis_holds_after_the_database_ended_it_is_undone(r, grace):
+    seed_branches()
+    doc = doctor(r)
+    call_id = routed_call(r, "rc-stray")
+    offer_id = router_for(r).doctor_state(doc)["offer"]
+    with unit_of_work() as s:  # a terminal write that Redis never saw
+        s.get(Call, call_id).status = "abandoned"
+        s.get(Call, call_id).routing_version = outcomes.TERMINAL_VERSION
+    assert passes(r)["dropped"] == 1
+    assert router_for(r).position(call_id) == (None, None)
+    assert router_for(r).doctor_state(doc)["st"] == "available"
+    with unit_of_work() as s:
+        assert s.get(Offer, offer_id).outcome == "withdrawn"
+        assert s.get(Doctor, doc).presence == "available"
+
+
+def test_redis_that_lost_a_connected_call_gets_it_back_with_its_doctor(r, grace):
+    seed_branches()
+    doc = doctor(r)
+    call_id = routed_call(r, "rc-conn")
+    with unit_of_work() as s:
+        presence.accept_offer(s, r, s.get(Doctor, doc), router_for(r).doctor_state(doc)["offer"])
+    # A failover to a replica that missed the last writes: the call and the doctor as
+    # they were before the answer.
+    r.delete(keys.call(call_id))
+    r.hset(keys.doctor(doc), mapping={"st": "available", "call": "", "ver": 1})
+    r.zadd(keys.available("3"), {doc: 1})
+    second = routed_call(r, "rc-next", "0901000009")  # must not be offered to the doctor
+    done = passes(r)
+    assert done["restored"] >= 1
+    assert router_for(r).doctor_state(doc)["st"] == "on_call"
+    assert router_for(r).doctor_state(doc)["call"] == call_id
+    assert router_for(r).position(second)[0] == "queued"
+    with unit_of_work() as s:
+        assert s.get(Call, call_id).status == "connected"
+        assert s.get(Call, second).status == "queued"
+        # Every offer made while Redis was wrong is closed, none is left open.
+        open_offers = s.scalars(select(Offer).where(Offer.outcome.is_(None))).all()
+        assert [o.id for o in open_offers if not r.exists(keys.offer(o.id))] == []
+    # The restored versions outrank the record: the doctor's next decision is written.
+    with unit_of_work() as s:
+        calls.complete_call(
+            s, r, s.get(Doctor, doc), s.get(Call, call_id), disposition="advice", notes=""
+        )
+    with unit_of_work() as s:
+        assert s.get(Doctor, doc).presence == "wrap_up"
