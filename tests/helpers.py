@@ -7,12 +7,14 @@ Import it after tests/conftest.py has fixed the environment (pytest loads that f
 from __future__ import annotations
 
 import functools
+import itertools
 import json
 import os
 import socket
 import subprocess
 import sys
 import time
+from collections import defaultdict
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -26,10 +28,12 @@ from dispatch.beds import BedCounts, update_beds
 from dispatch.models import BedPool
 from hotline import doctors
 from hotline.demo import seed_branches as seed_demo_branches
-from hotline.models import Doctor, Offer
+from hotline.models import Call, Doctor, Offer
+from hotline.routing import keys
 from kernel import accounts
 from kernel.accounts import User, hash_password
 from kernel.db import unit_of_work
+from kernel.events import Event
 from kernel.redisconn import redis_url
 from kernel.security import issue_token, signed_headers
 from kernel.settings import get_settings
@@ -201,6 +205,86 @@ def offers_for(call_id: str) -> list[Offer]:
             session.scalars(
                 select(Offer).where(Offer.call_id == call_id).order_by(Offer.offered_at)
             )
+        )
+
+
+# --- Routing invariants: what every race, crash and fault test ends by checking
+
+
+def assert_routing_invariants(r: Any) -> tuple[list[Call], list[Offer]]:
+    """No call offered to two doctors at once, no doctor holding two offers, one answer per
+    call, every fact a call's story implies recorded, and Redis agreeing with the database
+    (run it once the servers stand still). Returns the calls and offers it read."""
+    with unit_of_work() as s:
+        calls = list(s.scalars(select(Call)))
+        offers = list(s.scalars(select(Offer)))
+        doctors = list(s.scalars(select(Doctor)))
+    now = time.time()
+    by_call: dict[str, list[tuple[float, float, str]]] = defaultdict(list)
+    by_doctor: dict[str, list[tuple[float, float, str]]] = defaultdict(list)
+    accepted: dict[str, list[Offer]] = defaultdict(list)
+    for o in offers:
+        end = o.resolved_at.timestamp() if o.resolved_at else now
+        by_call[o.call_id].append((o.offered_at.timestamp(), end, o.id))
+        by_doctor[o.doctor_id].append((o.offered_at.timestamp(), end, o.id))
+        if o.outcome == "accepted":
+            accepted[o.call_id].append(o)
+        # Every resolved offer says how and when; every unresolved one is still live.
+        assert (o.outcome is None) == (o.resolved_at is None), o.id
+        if o.outcome is None:
+            assert r.exists(keys.offer(o.id)), f"offer {o.id} open in the database only\n" + story(
+                o.call_id, o.doctor_id
+            )
+    _assert_no_overlap(by_call, "call")
+    _assert_no_overlap(by_doctor, "doctor")
+    assert all(len(v) == 1 for v in accepted.values()), "a call answered twice"
+    for call in calls:
+        _assert_call_facts(call, accepted.get(call.id))
+        held = r.hget(keys.call(call.id), "st")
+        if call.status in ("queued", "offered", "callback_pending"):
+            assert held is not None, f"waiting call {call.id} is not in the queue"
+        if held is not None:
+            assert call.status == held, (call.id, call.status, held)
+    for doc in doctors:
+        assert doc.presence == (r.hget(keys.doctor(doc.id), "st") or "offline"), doc.id
+    return calls, offers
+
+
+def _assert_no_overlap(intervals: dict[str, list[tuple[float, float, str]]], what: str) -> None:
+    for key, spans in intervals.items():
+        spans.sort()
+        for (_s1, e1, o1), (s2, _e2, o2) in itertools.pairwise(spans):
+            assert s2 >= e1, f"{what} {key} held offers {o1} and {o2} at once"
+
+
+def _assert_call_facts(call: Call, took: list[Offer] | None) -> None:
+    """Every fact a call's story implies is recorded, whatever order the writes landed in."""
+    if took:
+        assert call.answered_at is not None, call.id
+        assert call.answered_by == took[0].doctor_id, call.id
+        assert call.answered_at == took[0].resolved_at, call.id
+    else:
+        assert call.answered_at is None and call.answered_by is None, call.id
+    if call.status in ("connected", "wrap_up", "completed"):
+        assert took, f"{call.status} call {call.id} has no accepted offer"
+    if call.status in ("wrap_up", "completed", "abandoned"):
+        assert call.ended_at is not None, call.id
+    if call.status == "completed":
+        assert call.completed_at is not None, call.id
+    if call.status == "abandoned":
+        assert call.abandoned_at is not None and call.answered_at is None, call.id
+    else:
+        assert call.abandoned_at is None, call.id
+
+
+def story(*subject_ids: str) -> str:
+    """What the event log says happened to these calls and doctors (for a failure message)."""
+    with unit_of_work() as s:
+        rows = s.scalars(
+            select(Event).where(Event.subject_id.in_(subject_ids)).order_by(Event.at, Event.id)
+        ).all()
+        return "\n".join(
+            f"{e.at:%H:%M:%S.%f} {e.subject_type} {e.kind} {e.actor} {e.data}" for e in rows
         )
 
 

@@ -2,25 +2,23 @@
 
 from __future__ import annotations
 
-import itertools
 import random
 import threading
 import time
-from collections import defaultdict
 from concurrent.futures import ThreadPoolExecutor
 
 import httpx
 import pytest
 from sqlalchemy import select
 
-from hotline.models import Call, Doctor, Offer
+from hotline.models import Call
 from hotline.routing import keys
 from kernel.db import unit_of_work
-from kernel.events import Event
 from kernel.redisconn import get_redis
 from tests.helpers import (
     LiveServer,
     arrive,
+    assert_routing_invariants,
     auth,
     make_user,
     offers_for,
@@ -37,13 +35,6 @@ N_DOCTORS = 24
 def _token(base: str, username: str) -> str:
     with httpx.Client(base_url=base, timeout=30) as c:
         return token_for(c, username)
-
-
-def _assert_no_overlap(intervals: dict[str, list[tuple[float, float, str]]], what: str) -> None:
-    for key, spans in intervals.items():
-        spans.sort()
-        for (_s1, e1, o1), (s2, _e2, o2) in itertools.pairwise(spans):
-            assert s2 >= e1, f"{what} {key} held offers {o1} and {o2} at once"
 
 
 @pytest.fixture
@@ -131,85 +122,9 @@ def test_hundreds_of_calls_and_dozens_of_doctors_never_double_offer(two_servers)
         server.stop()
     assert errors == []
 
-    with unit_of_work() as s:
-        calls = s.scalars(select(Call)).all()
-        offers = s.scalars(select(Offer)).all()
-        doctors = s.scalars(select(Doctor)).all()
+    calls, offers = assert_routing_invariants(get_redis())
     assert len(calls) == N_CALLS
-    now = time.time()
-    by_call: dict[str, list[tuple[float, float, str]]] = defaultdict(list)
-    by_doctor: dict[str, list[tuple[float, float, str]]] = defaultdict(list)
-    accepted: dict[str, list[Offer]] = defaultdict(list)
-    for o in offers:
-        end = o.resolved_at.timestamp() if o.resolved_at else now
-        by_call[o.call_id].append((o.offered_at.timestamp(), end, o.id))
-        by_doctor[o.doctor_id].append((o.offered_at.timestamp(), end, o.id))
-        if o.outcome == "accepted":
-            accepted[o.call_id].append(o)
-        # Every resolved offer says how and when; every unresolved one is still live.
-        assert (o.outcome is None) == (o.resolved_at is None), o.id
-        assert o.outcome in (None, "accepted", "declined", "withdrawn", "expired"), o.id
-        if o.outcome is None:
-            assert r_offer_live(o.id), f"offer {o.id} is open in the database only\n" + story(o)
     assert len(offers) > N_CALLS // 2  # the race really offered calls
-    _assert_no_overlap(by_call, "call")
-    _assert_no_overlap(by_doctor, "doctor")
-    assert all(len(v) == 1 for v in accepted.values())
-    assert_call_facts(calls, accepted)
-
-    # Every call and doctor is accounted for, and the database agrees with Redis.
-    r = get_redis()
-    live = {"queued", "offered", "callback_pending"}
-    for call in calls:
-        assert call.status in live | {"connected", "wrap_up", "completed", "abandoned"}
-        redis_status = r.hget(keys.call(call.id), "st")
-        if call.status in live:
-            assert redis_status in live, (call.id, call.status, redis_status)
-        if call.status in ("completed", "abandoned"):
-            assert redis_status is None
-        if redis_status is not None:
-            assert call.status == redis_status, (call.id, call.status, redis_status)
-    for doc in doctors:
-        assert doc.presence == (r.hget(keys.doctor(doc.id), "st") or "offline"), doc.id
-
-
-def story(offer: Offer) -> str:
-    """What the event log says happened to an offer's call and doctor (for a failure message)."""
-    with unit_of_work() as s:
-        rows = s.scalars(
-            select(Event)
-            .where(Event.subject_id.in_((offer.call_id, offer.doctor_id)))
-            .order_by(Event.at, Event.id)
-        ).all()
-        return "\n".join(
-            f"{e.at:%H:%M:%S.%f} {e.subject_type} {e.kind} {e.actor} {e.data}" for e in rows
-        )
-
-
-def r_offer_live(offer_id: str) -> bool:
-    return bool(get_redis().exists(keys.offer(offer_id)))
-
-
-def assert_call_facts(calls: list[Call], accepted: dict[str, list[Offer]]) -> None:
-    """Every fact a call's story implies is recorded, whatever order the writes landed in."""
-    for call in calls:
-        took = accepted.get(call.id)
-        if took:
-            assert call.answered_at is not None, call.id
-            assert call.answered_by == took[0].doctor_id, call.id
-            assert call.answered_at == took[0].resolved_at, call.id
-        else:
-            assert call.answered_at is None and call.answered_by is None, call.id
-        if call.status in ("connected", "wrap_up", "completed"):
-            assert took, f"{call.status} call {call.id} has no accepted offer"
-        if call.status in ("wrap_up", "completed", "abandoned"):
-            assert call.ended_at is not None, call.id
-        if call.status == "completed":
-            assert call.completed_at is not None, call.id
-        if call.status == "abandoned":
-            assert call.abandoned_at is not None and call.answered_at is None, call.id
-        else:
-            assert call.abandoned_at is None, call.id
 
 
 def test_restart_and_redis_flush_lose_no_call(settings):

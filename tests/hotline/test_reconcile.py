@@ -9,9 +9,9 @@ from hotline import calls, outcomes, presence, rebuild, reconcile
 from hotline.models import Call, Doctor, Offer
 from hotline.routing import keys
 from hotline.routing.router import router_for
-from kernel.db import unit_of_work
+from kernel.db import unit_of_work, utcnow
 from kernel.events import Event
-from tests.helpers import doctor_id_for, make_user, seed_branches
+from tests.helpers import assert_routing_invariants, doctor_id_for, make_user, seed_branches
 
 
 @pytest.fixture
@@ -77,6 +77,7 @@ def test_a_call_committed_but_never_queued_is_queued_in_its_place(r, grace):
     assert r.zrange(keys.queue("3"), 0, -1) == [first, ghost, last]
     assert repairs(ghost) == ["restored"]
     assert passes(r) == {}  # nothing left to repair
+    assert_routing_invariants(r)
 
 
 def test_a_difference_is_repaired_only_once_it_has_lasted(r, grace):
@@ -102,6 +103,7 @@ def test_an_answer_decided_in_redis_but_never_written_is_recorded(r, grace):
         assert call.answered_at is not None
         assert s.get(Offer, offer_id).outcome == "accepted"
         assert s.get(Doctor, doc).presence == "on_call"
+    assert_routing_invariants(r)
 
 
 def test_a_call_redis_holds_after_the_database_ended_it_is_undone(r, grace):
@@ -110,14 +112,16 @@ def test_a_call_redis_holds_after_the_database_ended_it_is_undone(r, grace):
     call_id = routed_call(r, "rc-stray")
     offer_id = router_for(r).doctor_state(doc)["offer"]
     with unit_of_work() as s:  # a terminal write that Redis never saw
-        s.get(Call, call_id).status = "abandoned"
-        s.get(Call, call_id).routing_version = outcomes.TERMINAL_VERSION
+        call = s.get(Call, call_id)
+        call.status, call.routing_version = "abandoned", outcomes.TERMINAL_VERSION
+        call.abandoned_at = call.ended_at = utcnow()
     assert passes(r)["dropped"] == 1
     assert router_for(r).position(call_id) == (None, None)
     assert router_for(r).doctor_state(doc)["st"] == "available"
     with unit_of_work() as s:
         assert s.get(Offer, offer_id).outcome == "withdrawn"
         assert s.get(Doctor, doc).presence == "available"
+    assert_routing_invariants(r)
 
 
 def test_redis_that_lost_a_connected_call_gets_it_back_with_its_doctor(r, grace):
@@ -150,3 +154,4 @@ def test_redis_that_lost_a_connected_call_gets_it_back_with_its_doctor(r, grace)
         )
     with unit_of_work() as s:
         assert s.get(Doctor, doc).presence == "wrap_up"
+    assert_routing_invariants(r)

@@ -16,6 +16,7 @@ from kernel.redisconn import get_redis
 from tests.helpers import (
     LiveServer,
     arrive,
+    assert_routing_invariants,
     auth,
     make_user,
     offers_for,
@@ -73,3 +74,4 @@ def test_a_sweep_in_flight_at_shutdown_still_writes_what_redis_decided():
     open_offers = [o.id for o in offers_for(call_id) if o.outcome is None]
     # Whatever the sweep offered again is known to Redis as well as to the database.
     assert all(r.exists(keys.offer(o)) for o in open_offers)
+    assert_routing_invariants(r)

@@ -195,3 +195,30 @@ def test_a_hangup_that_comes_before_its_call_means_the_call_is_never_queued(clie
         assert call.status == "abandoned" and call.abandoned_at is not None
         kinds = s.scalars(select(Event.kind).where(Event.subject_id == call.id)).all()
     assert sorted(kinds) == ["call.abandoned", "call.received"]
+
+
+def test_a_retry_queues_a_call_committed_by_an_attempt_that_never_reached_the_queue(client, r):
+    from hotline import calls
+    from hotline.branches import branch_by_digit
+
+    seed_branches()
+    # The first attempt committed the call and died before queuing it (the gateway got
+    # no answer, or a 503).
+    with unit_of_work() as s:
+        call = calls.register_call(
+            s, provider_call_id="ghost-1", caller="0901234567", branch=branch_by_digit(s, "3")
+        )
+        call_id = call.id
+    assert r.zcard(keys.queue("3")) == 0
+    retry = arrive(client, "ghost-1").json()
+    assert retry == {
+        "call_id": call_id,
+        "status": "queued",
+        "position": 1,
+        "expected_wait_s": retry["expected_wait_s"],
+        "reason": None,
+    }
+    assert r.zrange(keys.queue("3"), 0, -1) == [call_id]
+    # A further retry finds it in line and queues nothing twice.
+    assert arrive(client, "ghost-1").json()["position"] == 1
+    assert r.zcard(keys.queue("3")) == 1
