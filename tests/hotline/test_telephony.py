@@ -85,7 +85,7 @@ def test_concurrent_hangups_of_one_call_abandon_it_once(client):
         kinds = s.scalars(select(Event.kind).where(Event.subject_id == call_id)).all()
         assert s.get(Call, call_id).status == "abandoned"
     assert kinds.count("call.abandoned") == 1
-    late = arrive(client, "many-hangups", signed_at=time.time() - 20).json()
+    late = arrive(client, "many-hangups").json()
     assert late["status"] == "abandoned"
 
 
@@ -185,7 +185,7 @@ def test_a_hangup_that_comes_before_its_call_means_the_call_is_never_queued(clie
     seed_branches()
     res = signed_post(client, "/api/v1/telephony/calls/early/hangup")
     assert res.status_code == 200 and res.json() == {"call_id": None, "status": "abandoned"}
-    again = signed_post(client, "/api/v1/telephony/calls/early/hangup", signed_at=time.time() - 1)
+    again = signed_post(client, "/api/v1/telephony/calls/early/hangup")
     assert again.status_code == 200
     late = arrive(client, "early").json()
     assert late["status"] == "abandoned" and late["position"] is None
