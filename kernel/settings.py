@@ -12,6 +12,8 @@ from typing import Any
 from pydantic import AliasChoices, Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from kernel import secret_rules
+
 PLACEHOLDER_SECRETS = {"", "change-me", "changeme", "secret"}
 
 
@@ -82,13 +84,15 @@ class Settings(BaseSettings):
 
     @model_validator(mode="after")
     def _refuse_placeholder_secrets(self) -> Settings:
+        # kernel/secret_rules.py: exact environment names; strong, distinct production secrets.
+        if problem := secret_rules.environment_problem(self.environment):
+            raise ValueError(problem)
         if self.environment == "production":
-            for name in ("jwt_secret", "telephony_secret"):
-                if getattr(self, name) in PLACEHOLDER_SECRETS or len(getattr(self, name)) < 16:
-                    raise ValueError(
-                        f"HOTLINE_{name.upper()} must be set to a real secret (>= 16 chars) "
-                        "in production"
-                    )
+            problems = secret_rules.production_secret_problems(
+                {name: getattr(self, name) for name in secret_rules.SECRET_NAMES}
+            )
+            if problems:
+                raise ValueError("; ".join(problems))
         return self
 
     @property
