@@ -77,6 +77,15 @@ class Settings(BaseSettings):
     epidemic_policy_overrides: dict[str, Any] = {}
     area_policy_overrides: dict[str, Any] = {}
 
+    # Sign-in throttling (kernel/signin_throttle.py): attempts past the free ones lock the
+    # account, or the source address, for base * 2^k seconds up to the cap; failures are
+    # forgotten after the memory.
+    signin_account_free_attempts: int = 5
+    signin_address_free_attempts: int = 30
+    signin_backoff_base_s: float = 1.0
+    signin_backoff_max_s: float = 900.0
+    signin_failure_memory_s: int = 3600
+
     @field_validator("database_url", "redis_url", mode="before")
     @classmethod
     def _blank_is_unset(cls, v: object) -> object:
