@@ -85,6 +85,9 @@ class Settings(BaseSettings):
     signin_backoff_base_s: float = 1.0
     signin_backoff_max_s: float = 900.0
     signin_failure_memory_s: int = 3600
+    # A doctor's "break the glass" reading of a patient's record lasts this long
+    # (triage/care_team.py).
+    break_glass_ttl_s: int = 1800
 
     @field_validator("database_url", "redis_url", mode="before")
     @classmethod
