@@ -561,3 +561,10 @@ def answered_call_from(username: str, phone: str = "0901234567") -> str:
         session.add(call)
         session.flush()
         return call.id
+
+
+def ws_ticket(client: Any, token: str) -> str:
+    """A single-use websocket ticket for a bearer token (the token never rides in a URL)."""
+    res = client.post("/api/v1/ws-tickets", headers=auth(token))
+    assert res.status_code == 201, res.text
+    return str(res.json()["ticket"])
