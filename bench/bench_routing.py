@@ -182,8 +182,11 @@ async def routing_run(
     pcid_to_call: dict[str, str] = {}
     sockets = []
     for t in tokens:
+        ticket = httpx.post(
+            url + "/api/v1/ws-tickets", headers={"Authorization": f"Bearer {t}"}
+        ).json()["ticket"]
         ws = await websockets.connect(
-            url.replace("http", "ws", 1) + f"/ws/console?token={t}", max_queue=None
+            url.replace("http", "ws", 1) + f"/ws/console?ticket={ticket}", max_queue=None
         )
         sockets.append(ws)
 

@@ -32,10 +32,11 @@ from hotline import (
 from hotline.live import BranchFigures, Hub
 from hotline.routing import keys
 from hotline.routing.router import router_for
-from kernel import auth_routes, events, migrate
+from kernel import auth_routes, events, migrate, ws_tickets
 from kernel.db import get_engine, unit_of_work
 from kernel.errors import install_error_handlers, outages
 from kernel.redisconn import get_redis
+from kernel.security_headers import SecurityHeaders
 from kernel.settings import get_settings
 from triage import routes as triage_routes
 from triage.areas import routes as area_routes
@@ -127,6 +128,7 @@ def create_app() -> FastAPI:
     app = FastAPI(title="1022 hotline", version="0.1.0", lifespan=lifespan)
     followups.register()
     install_error_handlers(app)
+    app.add_middleware(SecurityHeaders)  # kernel/security_headers.py: CSP, nosniff, no framing
     app.add_api_route(
         "/healthz",
         health,
@@ -136,6 +138,7 @@ def create_app() -> FastAPI:
         responses={503: {"model": schemas.HealthOut, "description": "a dependency is down"}},
     )
     app.include_router(auth_routes.router)
+    app.include_router(ws_tickets.router)
     app.include_router(routes.router)
     app.include_router(supervision_routes.router)
     app.include_router(console_ws.router)

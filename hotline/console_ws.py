@@ -12,6 +12,7 @@ from fastapi import APIRouter, WebSocket, WebSocketDisconnect
 from hotline import doctors, presence
 from hotline.routes import console_state
 from hotline.routing import keys
+from kernel import ws_tickets
 from kernel.accounts import Role
 from kernel.db import SessionLocal
 from kernel.deps import principal_for_token
@@ -40,9 +41,15 @@ def _open_console(token: str) -> tuple[str, list[str], dict[str, Any]] | None:
         session.close()
 
 
+def _open_console_by_ticket(ticket: str) -> tuple[str, list[str], dict[str, Any]] | None:
+    token = ws_tickets.redeem(ticket)
+    return _open_console(token) if token else None
+
+
 @router.websocket("/ws/console")
-async def console(ws: WebSocket, token: str = "") -> None:
-    opened = await asyncio.to_thread(_open_console, token) if token else None
+async def console(ws: WebSocket, ticket: str = "") -> None:
+    # Only a single-use ticket (POST /api/v1/ws-tickets) rides in the URL, never the token.
+    opened = await asyncio.to_thread(_open_console_by_ticket, ticket) if ticket else None
     if opened is None:
         # Refuse before accepting: the handshake fails with HTTP 403.
         await ws.close(code=4401)

@@ -23,6 +23,7 @@ from dispatch.vocab import UNMATCHED
 from hotline import kpis, schemas
 from hotline.models import Branch, Call
 from hotline.supervision_routes import Window
+from kernel import ws_tickets
 from kernel.accounts import Principal, Role
 from kernel.db import SessionLocal, utcnow
 from kernel.deps import RedisDep, SessionDep, principal_for_token, require_roles
@@ -219,8 +220,10 @@ def _snapshot() -> str:
 
 
 @router.websocket("/ws/dashboard")
-async def dashboard_ws(ws: WebSocket, token: str = "") -> None:
-    """Pushes the dashboard every few seconds; refused (4401) without a supervisor token."""
+async def dashboard_ws(ws: WebSocket, ticket: str = "") -> None:
+    """Pushes the dashboard every few seconds; refused (4401) without a supervisor's ticket
+    (POST /api/v1/ws-tickets: the token itself never rides in the URL)."""
+    token = await asyncio.to_thread(ws_tickets.redeem, ticket) if ticket else None
     if not token or not await asyncio.to_thread(_is_supervisor, token):
         await ws.close(code=4401)
         return

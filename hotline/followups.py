@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from sqlalchemy import select
+from sqlalchemy import or_, select
 from sqlalchemy.orm import Session
 
 from hotline import calls
@@ -50,6 +50,19 @@ class HotlineCallCentre:
             .limit(1)
         )
         return answered is not None
+
+    def took_task(self, session: Session, *, user_id: str, task_refs: Sequence[str]) -> bool:
+        # A follow-up call is the doctor's once offered to them (doctor_id) or answered.
+        doctor_ids = select(Doctor.id).where(Doctor.user_id == user_id).scalar_subquery()
+        taken = session.scalar(
+            select(Call.id)
+            .where(
+                Call.task_ref.in_(task_refs),
+                or_(Call.doctor_id == doctor_ids, Call.answered_by == doctor_ids),
+            )
+            .limit(1)
+        )
+        return taken is not None
 
 
 sink = HotlineCallCentre()

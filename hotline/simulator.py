@@ -133,10 +133,13 @@ class VirtualDoctor:
                 return
             self.token = res.json()["access_token"]
             auth = {"Authorization": f"Bearer {self.token}"}
-            ws_url = self.base.replace("http", "ws", 1) + f"/ws/console?token={self.token}"
+            ws_base = self.base.replace("http", "ws", 1) + "/ws/console?ticket="
             while not stop.is_set():
                 try:
-                    async with websockets.connect(ws_url) as ws:
+                    # A fresh single-use ticket per connection: the token stays out of URLs.
+                    got = await client.post("/api/v1/ws-tickets", headers=auth)
+                    got.raise_for_status()
+                    async with websockets.connect(ws_base + got.json()["ticket"]) as ws:
                         await client.put(
                             "/api/v1/doctors/me/presence", json={"state": "available"}, headers=auth
                         )
@@ -145,7 +148,7 @@ class VirtualDoctor:
                             await self._serve(ws, client, auth, stop)
                         finally:
                             beat.cancel()
-                except (OSError, websockets.WebSocketException):
+                except (OSError, httpx.HTTPError, websockets.WebSocketException):
                     await asyncio.sleep(1)
             await client.put("/api/v1/doctors/me/presence", json={"state": "offline"}, headers=auth)
 

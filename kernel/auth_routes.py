@@ -4,14 +4,16 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Depends
+from fastapi import APIRouter, Depends, Request
+from fastapi.responses import JSONResponse
 from fastapi.security import OAuth2PasswordRequestForm
 from pydantic import BaseModel, Field
+from sqlalchemy import select
+from sqlalchemy.orm import Session
 
-from kernel import accounts, events
+from kernel import accounts, events, signin_throttle
 from kernel.accounts import Principal, Role
-from kernel.deps import CurrentPrincipal, SessionDep, require_roles
-from kernel.errors import Unauthorized
+from kernel.deps import CurrentPrincipal, RedisDep, SessionDep, require_roles
 from kernel.security import issue_token
 
 router = APIRouter(prefix="/api/v1", tags=["auth"])
@@ -26,11 +28,45 @@ class TokenOut(BaseModel):
     username: str
 
 
-@router.post("/auth/token", response_model=TokenOut)
-def sign_in(session: SessionDep, form: Annotated[OAuth2PasswordRequestForm, Depends()]) -> TokenOut:
+@router.post(
+    "/auth/token",
+    response_model=TokenOut,
+    responses={
+        401: {"description": "wrong username or password"},
+        429: {"description": "too many attempts: wait Retry-After seconds"},
+    },
+)
+def sign_in(
+    request: Request,
+    session: SessionDep,
+    r: RedisDep,
+    form: Annotated[OAuth2PasswordRequestForm, Depends()],
+) -> TokenOut | JSONResponse:
+    # Refusals are answered, not raised: raising would roll back their audit events.
+    address = request.client.host if request.client else "unknown"
+    attempt = signin_throttle.begin(r, form.username, address)
+    if isinstance(attempt, signin_throttle.Refused):
+        return JSONResponse(
+            {
+                "error": "too_many_attempts",
+                "detail": {
+                    "field": attempt.scope,
+                    "rule": f"too many sign-in attempts; retry in {attempt.retry_after_s} s",
+                    "retry_after_s": attempt.retry_after_s,
+                },
+            },
+            status_code=429,
+            headers={"Retry-After": str(attempt.retry_after_s)},
+        )
     user = accounts.authenticate(session, username=form.username, password=form.password)
     if user is None:
-        raise Unauthorized("wrong username or password", code="invalid_credentials")
+        _record_failure(session, form.username, address, attempt)
+        return JSONResponse(
+            {"error": "invalid_credentials", "detail": "wrong username or password"},
+            status_code=401,
+            headers={"WWW-Authenticate": "Bearer"},
+        )
+    signin_throttle.succeeded(r, attempt)
     events.record(
         session,
         kind="user.signed_in",
@@ -39,6 +75,41 @@ def sign_in(session: SessionDep, form: Annotated[OAuth2PasswordRequestForm, Depe
         actor=f"user:{user.username}",
     )
     return TokenOut(access_token=issue_token(user), role=user.role, username=user.username)
+
+
+def _record_failure(
+    session: Session, username: str, address: str, attempt: signin_throttle.Attempt
+) -> None:
+    """Audit a failed sign-in, and the locks it started; never the password."""
+    known = session.scalar(select(accounts.User.id).where(accounts.User.username == username))
+    subject_type, subject_id = ("user", known) if known else ("username", username[:64])
+    events.record(
+        session,
+        kind="user.sign_in_failed",
+        subject_type=subject_type,
+        subject_id=subject_id,
+        actor=f"address:{address}"[:64],
+        data={"address": address, "username": username[:64], "failures": attempt.account_failures},
+    )
+    for scope, failures, lock_ms in (
+        ("account", attempt.account_failures, attempt.account_lock_ms),
+        ("address", attempt.address_failures, attempt.address_lock_ms),
+    ):
+        if lock_ms:
+            events.record(
+                session,
+                kind="user.sign_in_throttled",
+                subject_type=subject_type,
+                subject_id=subject_id,
+                actor=f"address:{address}"[:64],
+                data={
+                    "scope": scope,
+                    "address": address,
+                    "username": username[:64],
+                    "failures": failures,
+                    "locked_for_s": lock_ms / 1000,
+                },
+            )
 
 
 class MeOut(BaseModel):

@@ -12,6 +12,8 @@ from typing import Any
 from pydantic import AliasChoices, Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from kernel import secret_rules
+
 PLACEHOLDER_SECRETS = {"", "change-me", "changeme", "secret"}
 
 
@@ -75,6 +77,18 @@ class Settings(BaseSettings):
     epidemic_policy_overrides: dict[str, Any] = {}
     area_policy_overrides: dict[str, Any] = {}
 
+    # Sign-in throttling (kernel/signin_throttle.py): attempts past the free ones lock the
+    # account, or the source address, for base * 2^k seconds up to the cap; failures are
+    # forgotten after the memory.
+    signin_account_free_attempts: int = 5
+    signin_address_free_attempts: int = 30
+    signin_backoff_base_s: float = 1.0
+    signin_backoff_max_s: float = 900.0
+    signin_failure_memory_s: int = 3600
+    # A doctor's "break the glass" reading of a patient's record lasts this long
+    # (triage/care_team.py).
+    break_glass_ttl_s: int = 1800
+
     @field_validator("database_url", "redis_url", mode="before")
     @classmethod
     def _blank_is_unset(cls, v: object) -> object:
@@ -82,13 +96,15 @@ class Settings(BaseSettings):
 
     @model_validator(mode="after")
     def _refuse_placeholder_secrets(self) -> Settings:
+        # kernel/secret_rules.py: exact environment names; strong, distinct production secrets.
+        if problem := secret_rules.environment_problem(self.environment):
+            raise ValueError(problem)
         if self.environment == "production":
-            for name in ("jwt_secret", "telephony_secret"):
-                if getattr(self, name) in PLACEHOLDER_SECRETS or len(getattr(self, name)) < 16:
-                    raise ValueError(
-                        f"HOTLINE_{name.upper()} must be set to a real secret (>= 16 chars) "
-                        "in production"
-                    )
+            problems = secret_rules.production_secret_problems(
+                {name: getattr(self, name) for name in secret_rules.SECRET_NAMES}
+            )
+            if problems:
+                raise ValueError("; ".join(problems))
         return self
 
     @property

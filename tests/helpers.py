@@ -485,6 +485,12 @@ class RecordingSink:
     def escalate(self, session: Any, task: DueFollowUp) -> None:
         self.escalated.append(task)
 
+    def answered_call_from(self, session: Any, *, user_id: str, phones: Any) -> bool:
+        return False
+
+    def took_task(self, session: Any, *, user_id: str, task_refs: Any) -> bool:
+        return False
+
 
 def followup(fid: str) -> FollowUp:
     with unit_of_work() as session:
@@ -518,3 +524,47 @@ def shot(page: Any, name: str) -> Path:
     path = ARTIFACTS / f"{name}.png"
     page.screenshot(path=str(path), full_page=True)
     return path
+
+
+# --- Record access: a doctor reads a patient's record only through a relationship
+
+
+def answered_call_from(username: str, phone: str = "0901234567") -> str:
+    """A completed call from `phone` answered by `username` (given a doctor profile if it has
+    none): the relationship that opens a patient's record on that number. Returns the call id."""
+    from hotline.models import Branch
+    from kernel.db import utcnow
+
+    with unit_of_work() as session:
+        if session.scalar(select(Branch.id).where(Branch.digit == "3")) is None:
+            seed_demo_branches(session)
+        branch = session.scalar(select(Branch).where(Branch.digit == "3"))
+        assert branch is not None
+        user_id = session.scalar(select(User.id).where(User.username == username))
+        assert user_id, username
+        doctor_id = session.scalar(select(Doctor.id).where(Doctor.user_id == user_id))
+        if doctor_id is None:
+            doctor_id = doctors.create_doctor(
+                session, user_id=user_id, full_name=f"Dr {username}", branches={"3": 1}
+            ).id
+        call = Call(
+            provider_call_id=f"pc-{username}-{phone}-{utcnow().timestamp()}",
+            caller=phone,
+            branch_id=branch.id,
+            status="completed",
+            doctor_id=doctor_id,
+            answered_by=doctor_id,
+            answered_at=utcnow(),
+            ended_at=utcnow(),
+            completed_at=utcnow(),
+        )
+        session.add(call)
+        session.flush()
+        return call.id
+
+
+def ws_ticket(client: Any, token: str) -> str:
+    """A single-use websocket ticket for a bearer token (the token never rides in a URL)."""
+    res = client.post("/api/v1/ws-tickets", headers=auth(token))
+    assert res.status_code == 201, res.text
+    return str(res.json()["ticket"])

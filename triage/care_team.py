@@ -1,44 +1,118 @@
-"""The care team: who may read a patient's assessments and timeline."""
+"""Who may read a patient's record (the patient, assessments, timeline, follow-ups).
+
+Supervisors and admins always. A doctor only through a relationship with the patient:
+- a call from one of the patient's numbers that the doctor answered (is handling or handled);
+- one of the patient's follow-up calls, offered to or answered by the doctor;
+- an explicit "break the glass": the doctor states a reason, an audit event records it, and
+  the record is open to that doctor for a limited time (settings.break_glass_ttl_s).
+Signing an assessment gives no access by itself: anyone could sign a trivial one.
+"""
 
 from __future__ import annotations
+
+from datetime import datetime, timedelta
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from kernel import events
 from kernel.accounts import Principal, Role
+from kernel.db import utcnow
 from kernel.errors import Forbidden
+from kernel.events import Event
+from kernel.settings import get_settings
 from triage import ports
-from triage.models import Assessment, PatientPhone
+from triage.models import FollowUp, Patient, PatientPhone
+
+BREAK_GLASS = "patient.break_glass"
 
 
 class NotOnCareTeam(Forbidden):
     code = "not_on_care_team"
 
 
-def on_care_team(session: Session, principal: Principal, patient_id: str) -> bool:
-    """Supervisors always; a doctor who signed an assessment for the patient or answered a call
-    from one of its numbers."""
+def relationship(session: Session, principal: Principal, patient_id: str) -> str | None:
+    """Why the principal may read the patient's record ("role", "call", "follow_up",
+    "break_glass"), or None if they may not."""
     if principal.role in (Role.SUPERVISOR, Role.ADMIN):
-        return True
-    if principal.role is not Role.DOCTOR:
-        return False
-    signed = session.scalar(
-        select(Assessment.id)
-        .where(Assessment.patient_id == patient_id, Assessment.signed_by == principal.id)
-        .limit(1)
-    )
-    if signed is not None:
-        return True
+        return "role"
+    if principal.role is not Role.DOCTOR or principal.via_api_key:
+        return None
+    centre = ports.call_centre()
     phones = list(
         session.scalars(select(PatientPhone.phone).where(PatientPhone.patient_id == patient_id))
     )
-    return bool(phones) and ports.call_centre().answered_call_from(
-        session, user_id=principal.id, phones=phones
-    )
+    if phones and centre.answered_call_from(session, user_id=principal.id, phones=phones):
+        return "call"
+    refs = [
+        ref
+        for task_ref in session.scalars(
+            select(FollowUp.task_ref).where(
+                FollowUp.patient_id == patient_id, FollowUp.task_ref.is_not(None)
+            )
+        )
+        if task_ref
+        for ref in (task_ref, f"{task_ref}:escalated")
+    ]
+    if refs and centre.took_task(session, user_id=principal.id, task_refs=refs):
+        return "follow_up"
+    if break_glass_until(session, principal, patient_id) is not None:
+        return "break_glass"
+    return None
+
+
+def on_care_team(session: Session, principal: Principal, patient_id: str) -> bool:
+    return relationship(session, principal, patient_id) is not None
 
 
 def require_care_team(session: Session, principal: Principal, patient_id: str) -> None:
     if not on_care_team(session, principal, patient_id):
         raise NotOnCareTeam(
-            "only the signing doctor, supervisors and the patient's care team read assessments"
+            "a doctor reads a patient's record only while handling or after handling a call "
+            "from the patient, on an assigned follow-up, or by breaking the glass with a reason"
         )
+
+
+def break_glass_until(session: Session, principal: Principal, patient_id: str) -> datetime | None:
+    """When the principal's latest running break-the-glass grant on the patient ends."""
+    ttl = timedelta(seconds=get_settings().break_glass_ttl_s)
+    latest = session.scalar(
+        select(Event.at)
+        .where(
+            Event.subject_type == "patient",
+            Event.subject_id == patient_id,
+            Event.kind == BREAK_GLASS,
+            Event.actor == principal.actor,
+            Event.at > utcnow() - ttl,
+        )
+        .order_by(Event.id.desc())
+        .limit(1)
+    )
+    return _aware(latest) + ttl if latest is not None else None
+
+
+def _aware(at: datetime) -> datetime:
+    # SQLite hands back naive datetimes; every stored time is UTC.
+    return at if at.tzinfo else at.replace(tzinfo=utcnow().tzinfo)
+
+
+def break_the_glass(
+    session: Session, principal: Principal, patient: Patient, reason: str
+) -> datetime:
+    """Open the record to a doctor without a relationship, for a while, on the audit record.
+
+    The grant *is* the audit event: nothing else stores it, so it cannot exist unrecorded.
+    """
+    now = utcnow()
+    until = now + timedelta(seconds=get_settings().break_glass_ttl_s)
+    events.record(
+        session,
+        kind=BREAK_GLASS,
+        subject_type="patient",
+        subject_id=patient.id,
+        actor=principal.actor,
+        data={"user_id": principal.id, "reason": reason, "until": until.isoformat()},
+        at=now,
+    )
+    session.flush()
+    return until

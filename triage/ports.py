@@ -1,7 +1,7 @@
 """The call-centre port: everything triage needs from the call centre, which triage cannot import.
 
 Triage sits below hotline (hotline -> triage -> dispatch -> kernel), yet a due follow-up has to
-enter a branch queue, and the care-team rule asks who answered a patient's calls. The object
+enter a branch queue, and the care-team rule asks who answered a patient's calls and follow-ups. The object
 that does both is registered by the composition root at start (the API, the RQ worker, the
 command line): hotline.followups.register(). Tests register their own.
 """
@@ -37,6 +37,10 @@ class CallCentre(Protocol):
 
     def answered_call_from(self, session: Session, *, user_id: str, phones: Sequence[str]) -> bool:
         """Whether the doctor signed in as user_id answered a call from any of these numbers."""
+
+    def took_task(self, session: Session, *, user_id: str, task_refs: Sequence[str]) -> bool:
+        """Whether a call carrying one of these task references (a follow-up's) is offered to,
+        or was answered by, the doctor signed in as user_id."""
 
 
 _registered: CallCentre | None = None

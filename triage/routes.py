@@ -2,15 +2,17 @@
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Query
+from pydantic import BaseModel, Field, field_validator
 
 from kernel.accounts import Principal, Role
 from kernel.deps import SessionDep, require_roles
 from triage import patients, rules, schemas, signing
 from triage.assessments import get_assessment, read_assessments
-from triage.care_team import require_care_team
+from triage.care_team import break_the_glass, on_care_team, require_care_team
 from triage.models import Patient
 from triage.timeline import assessment_view
 from triage.timeline import timeline as patient_timeline
@@ -45,11 +47,13 @@ def score(body: schemas.VitalsIn, _: Clinician) -> dict[str, Any]:
 @router.get("/triage/patients", response_model=list[schemas.PatientOut], responses=_errors)
 def search_patients(
     session: SessionDep,
-    _: Clinician,
+    who: Clinician,
     phone: Annotated[str | None, Query(max_length=32)] = None,
     name: Annotated[str | None, Query(max_length=128)] = None,
 ) -> list[Patient]:
-    return patients.search_patients(session, phone=phone, name=name)
+    """Doctors find only the patients whose record they may read (triage/care_team.py)."""
+    found = patients.search_patients(session, phone=phone, name=name)
+    return [p for p in found if on_care_team(session, who, p.id)]
 
 
 @router.post(
@@ -60,7 +64,8 @@ def create_patient(body: schemas.PatientIn, session: SessionDep, who: Clinician)
 
 
 @router.get("/triage/patients/{patient_id}", response_model=schemas.PatientOut, responses=_errors)
-def get_patient(patient: PatientDep, _: Clinician) -> Patient:
+def get_patient(patient: PatientDep, session: SessionDep, who: Clinician) -> Patient:
+    require_care_team(session, who, patient.id)
     return patient
 
 
@@ -68,6 +73,7 @@ def get_patient(patient: PatientDep, _: Clinician) -> Patient:
 def update_patient(
     body: schemas.PatientPatch, patient: PatientDep, session: SessionDep, who: Clinician
 ) -> Patient:
+    require_care_team(session, who, patient.id)
     fields = body.model_dump(exclude_unset=True)
     return patients.update_patient(session, patient, actor=who.actor, **fields)
 
@@ -103,3 +109,39 @@ def read_assessment(assessment_id: str, session: SessionDep, who: Clinician) -> 
     require_care_team(session, who, a.patient_id)
     read_assessments(session, who, [a])
     return assessment_view(session, a)
+
+
+# --------------------------------------------------------------------------- break the glass
+
+
+class BreakGlassIn(BaseModel):
+    reason: str = Field(
+        min_length=10, max_length=500, description="why this record is needed now, for the audit"
+    )
+
+    @field_validator("reason")
+    @classmethod
+    def _printable(cls, v: str) -> str:
+        if any(ord(ch) < 32 and ch not in "\n\t" for ch in v) or not v.strip():
+            raise ValueError("must be printable text")
+        return v.strip()
+
+
+class BreakGlassOut(BaseModel):
+    patient_id: str
+    reason: str
+    until: datetime
+
+
+@router.post(
+    "/triage/patients/{patient_id}/break-glass",
+    status_code=201,
+    response_model=BreakGlassOut,
+    responses=_errors,
+)
+def break_glass(
+    body: BreakGlassIn, patient: PatientDep, session: SessionDep, who: Doctor
+) -> BreakGlassOut:
+    """Open a patient's record without a call or follow-up: audited, with a reason, for a while."""
+    until = break_the_glass(session, who, patient, body.reason)
+    return BreakGlassOut(patient_id=patient.id, reason=body.reason, until=until)

@@ -41,9 +41,9 @@ async function start() {
 
 // ------------------------------------------------------------------ live channel
 
-function connect() {
+async function connect() {
   if (!S.signedIn) return;
-  const ws = new WebSocket(socketUrl("/ws/console"));
+  const ws = new WebSocket(await socketUrl("/ws/console"));
   S.ws = ws;
   ws.onopen = () => {
     S.retries = 0;

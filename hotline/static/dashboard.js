@@ -12,8 +12,8 @@ async function start() {
 }
 
 // The websocket pushes a fresh dashboard every few seconds; if it drops, retry with a pause.
-function connect() {
-  const socket = new WebSocket(socketUrl("/ws/dashboard"));
+async function connect() {
+  const socket = new WebSocket(await socketUrl("/ws/dashboard"));
   socket.onopen = () => setLive(true);
   socket.onmessage = (ev) => {
     const msg = JSON.parse(ev.data);

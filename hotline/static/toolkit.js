@@ -221,10 +221,18 @@ export function signedIn() {
   return sessionStorage.getItem(TOKEN_KEY) !== null;
 }
 
-/** A websocket's address; the token rides in the query, as a websocket cannot send a header. */
-export function socketUrl(path) {
+/**
+ * A websocket's address with a single-use 30 s ticket (a websocket cannot send a header, and
+ * a token in a URL would land in access logs). On failure the ticket is empty: the server
+ * refuses, and the page's usual reconnect back-off runs.
+ */
+export async function socketUrl(path) {
   const proto = location.protocol === "https:" ? "wss" : "ws";
-  return `${proto}://${location.host}${path}?token=${encodeURIComponent(sessionStorage.getItem(TOKEN_KEY))}`;
+  let ticket = "";
+  try {
+    ticket = (await api("POST", "/api/v1/ws-tickets")).ticket;
+  } catch (_) { /* refused below, retried by the caller's back-off */ }
+  return `${proto}://${location.host}${path}?ticket=${encodeURIComponent(ticket)}`;
 }
 
 export function signOut() {

@@ -5,7 +5,16 @@ from __future__ import annotations
 import pytest
 from starlette.websockets import WebSocketDisconnect
 
-from tests.helpers import PASSWORD, arrive, auth, make_user, seed_branches, signed_post, token_for
+from tests.helpers import (
+    PASSWORD,
+    arrive,
+    auth,
+    make_user,
+    seed_branches,
+    signed_post,
+    token_for,
+    ws_ticket,
+)
 
 
 def test_sign_in_and_wrong_password(client):
@@ -93,10 +102,16 @@ def test_websocket_needs_a_doctor_token(client):
     make_user("sup", "supervisor")
     with pytest.raises(WebSocketDisconnect), client.websocket_connect("/ws/console"):
         pass
-    with pytest.raises(WebSocketDisconnect), client.websocket_connect("/ws/console?token=junk"):
+    with (
+        pytest.raises(WebSocketDisconnect),
+        client.websocket_connect("/ws/console?token=junk&ticket=junk"),
+    ):
         pass
     sup = token_for(client, "sup")
-    with pytest.raises(WebSocketDisconnect), client.websocket_connect(f"/ws/console?token={sup}"):
+    with (
+        pytest.raises(WebSocketDisconnect),
+        client.websocket_connect(f"/ws/console?ticket={ws_ticket(client, sup)}"),
+    ):
         pass
 
 
@@ -104,7 +119,7 @@ def test_websocket_pushes_offers_to_the_doctor(client):
     seed_branches()
     make_user("doc", "doctor", branches={"3": 1})
     token = token_for(client, "doc")
-    with client.websocket_connect(f"/ws/console?token={token}") as ws:
+    with client.websocket_connect(f"/ws/console?ticket={ws_ticket(client, token)}") as ws:
         hello = ws.receive_json()
         assert hello["type"] == "hello" and hello["state"] == "offline"
         client.put("/api/v1/doctors/me/presence", json={"state": "available"}, headers=auth(token))

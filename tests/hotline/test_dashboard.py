@@ -14,7 +14,15 @@ from starlette.websockets import WebSocketDisconnect
 
 from hotline.models import Branch, Call
 from kernel.db import unit_of_work, utcnow
-from tests.helpers import arrive, auth, make_user, new_request, seed_branches, token_for
+from tests.helpers import (
+    arrive,
+    auth,
+    make_user,
+    new_request,
+    seed_branches,
+    token_for,
+    ws_ticket,
+)
 
 
 @pytest.fixture
@@ -121,13 +129,18 @@ def test_ward_levels_are_on_the_dashboard(client: Any, sup: str) -> None:
 
 
 def test_dashboard_websocket_pushes_and_refuses_non_supervisors(client: Any, sup: str) -> None:
-    with client.websocket_connect(f"/ws/dashboard?token={sup}") as ws:
+    with client.websocket_connect(f"/ws/dashboard?ticket={ws_ticket(client, sup)}") as ws:
         msg = json.loads(ws.receive_text())
         assert msg["type"] == "dashboard"
         assert [b["digit"] for b in msg["branches"]] == ["3", "4"]
     make_user("doc", "doctor")
     doc = token_for(client, "doc")
-    for path in ("/ws/dashboard", "/ws/dashboard?token=junk", f"/ws/dashboard?token={doc}"):
+    for path in (
+        "/ws/dashboard",
+        "/ws/dashboard?ticket=junk",
+        f"/ws/dashboard?token={sup}",  # a token in the URL is not accepted any more
+        f"/ws/dashboard?ticket={ws_ticket(client, doc)}",
+    ):
         with pytest.raises(WebSocketDisconnect), client.websocket_connect(path) as ws:
             ws.receive_text()
 

@@ -12,6 +12,7 @@ from kernel.events import Event
 from tests.helpers import (
     STABLE_VITALS,
     TRIAGE_API,
+    answered_call_from,
     auth,
     doctor_id_for,
     login,
@@ -28,6 +29,7 @@ from triage.models import Assessment, ImmutableRecord
 
 def test_patient_create_search_and_household(client: Any) -> None:
     doc = login(client, "doc")
+    answered_call_from("doc")  # the console's way in: a call from the patient's number
     a = new_patient(client, doc, phones=["090 123-4567"])
     assert a["phones"] == ["0901234567"]
     new_patient(client, doc, full_name="Trần Thị Bình", age_years=70)
@@ -46,6 +48,7 @@ def test_patient_create_search_and_household(client: Any) -> None:
 
 def test_outcome_is_recorded_with_a_date(client: Any) -> None:
     doc = login(client, "doc")
+    answered_call_from("doc")  # the console's way in: a call from the patient's number
     p = new_patient(client, doc)
     res = client.patch(
         f"{TRIAGE_API}/patients/{p['id']}", json={"outcome": "recovered"}, headers=doc
@@ -133,6 +136,7 @@ def test_only_doctors_sign(client: Any) -> None:
 
 def test_no_route_changes_or_deletes_an_assessment(client: Any) -> None:
     doc = login(client, "doc")
+    answered_call_from("doc")  # the console's way in: a call from the patient's number
     p = new_patient(client, doc)
     a = sign(client, doc, p["id"])
     url = f"{TRIAGE_API}/assessments/{a['id']}"
@@ -169,6 +173,7 @@ def test_the_orm_refuses_updates_and_deletes(client: Any) -> None:
 
 def test_amendments_chain(client: Any) -> None:
     doc = login(client, "doc")
+    answered_call_from("doc")  # the console's way in: a call from the patient's number
     p = new_patient(client, doc)
     first = sign(client, doc, p["id"], vitals={"pulse": 70})
     second = sign(client, doc, p["id"], amends_id=first["id"], vitals={"pulse": 95})
@@ -204,14 +209,21 @@ def test_read_permissions_and_audit_trail(client: Any) -> None:
     p = new_patient(client, doc)
     a = sign(client, doc, p["id"])
     url = f"{TRIAGE_API}/assessments/{a['id']}"
+    # Signing gives no access by itself: the signer too needs a relationship.
+    assert client.get(url, headers=doc).status_code == 403
+    answered_call_from("doc")
     assert client.get(url, headers=doc).status_code == 200
     assert client.get(url, headers=sup).status_code == 200
     denied = client.get(url, headers=other)
     assert denied.status_code == 403 and denied.json()["error"] == "not_on_care_team"
     assert client.get(url, headers=disp).status_code == 403
     assert client.get(f"{TRIAGE_API}/patients/{p['id']}/timeline", headers=other).status_code == 403
-    # Signing for the patient puts a doctor on the care team.
+    # Signing for the patient does not put a doctor on the care team (it used to).
     sign(client, other, p["id"])
+    assert client.get(url, headers=other).status_code == 403
+    assert client.get(f"{TRIAGE_API}/patients/{p['id']}", headers=other).status_code == 403
+    # Taking a call from the patient's number does.
+    answered_call_from("other")
     assert client.get(url, headers=other).status_code == 200
     with unit_of_work() as session:
         reads = session.scalars(

@@ -9,7 +9,7 @@ from sqlalchemy import select
 
 from dispatch import transfers as dispatch_transfers
 from kernel.db import unit_of_work
-from tests.helpers import login, new_patient, sign
+from tests.helpers import answered_call_from, login, new_patient, sign
 from triage import jobs
 from triage.models import FollowUp, Transfer
 
@@ -28,6 +28,7 @@ def test_oxygen_transfer_creates_a_dispatch_request(client: Any, settings: Any) 
         assert (req.patient_ref, req.bed_type, req.urgency) == (p["id"], "oxygen", "urgent")
         assert (req.pickup_lat, req.pickup_lon) == (10.80, 106.65)
         assert "NEWS2" in req.note and a["id"] in req.note
+    answered_call_from("doc")
     got = client.get(f"/api/v1/triage/patients/{p['id']}", headers=doc).json()
     assert got["care_tier"] == 2
 
@@ -84,6 +85,7 @@ def test_timeline_merges_assessments_followups_and_transfers(client: Any) -> Non
     p = new_patient(client, doc)
     sign(client, doc, p["id"])
     sign(client, doc, p["id"], vitals={"spo2": 93, "respiratory_rate": 22})
+    answered_call_from("doc")
     tl = client.get(f"/api/v1/triage/patients/{p['id']}/timeline", headers=doc).json()
     kinds = [i["kind"] for i in tl["items"]]
     assert kinds.count("assessment") == 2 and "transfer" in kinds and "follow_up" in kinds
