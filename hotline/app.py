@@ -22,6 +22,7 @@ from hotline import (
     console_ws,
     dashboard_routes,
     followups,
+    metrics,
     presence,
     rebuild,
     reconcile,
@@ -32,7 +33,7 @@ from hotline import (
 from hotline.live import BranchFigures, Hub
 from hotline.routing import keys
 from hotline.routing.router import router_for
-from kernel import auth_routes, events, migrate
+from kernel import auth_routes, events, http_observe, migrate, telemetry
 from kernel.db import get_engine, unit_of_work
 from kernel.errors import install_error_handlers, outages
 from kernel.redisconn import get_redis
@@ -56,6 +57,7 @@ def sweep_once() -> None:
         presence.sweep(session, r)
     with unit_of_work() as session:
         reconcile.reconcile_if_due(session, r)
+    telemetry.mark_sweep(r, "routing_sweep")
 
 
 async def _sweeper(interval: float, stopping: asyncio.Event) -> None:
@@ -127,6 +129,8 @@ def create_app() -> FastAPI:
     app = FastAPI(title="1022 hotline", version="0.1.0", lifespan=lifespan)
     followups.register()
     install_error_handlers(app)
+    http_observe.install(app)
+    metrics.install(app)
     app.add_api_route(
         "/healthz",
         health,

@@ -75,6 +75,13 @@ class Settings(BaseSettings):
     epidemic_policy_overrides: dict[str, Any] = {}
     area_policy_overrides: dict[str, Any] = {}
 
+    # Observability: /metrics needs "Authorization: Bearer <metrics_token>" when it is set
+    # (open otherwise, for a scraper on a private network); service level and speed of
+    # answer are figured over the last metrics_window_s; log_level of `hotline serve`/`worker`.
+    metrics_token: str = ""
+    metrics_window_s: int = 900
+    log_level: str = "INFO"
+
     @field_validator("database_url", "redis_url", mode="before")
     @classmethod
     def _blank_is_unset(cls, v: object) -> object:
