@@ -37,6 +37,8 @@ _SECRET_PAIR = re.compile(
 )
 _BEARER = re.compile(r"(?i)\b(bearer|basic)\s+[A-Za-z0-9._~+/=-]+")
 _JWT = re.compile(r"\beyJ[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]*")
+# Hospital API keys as kernel.accounts issues them: hk_<prefix>_<secret>.
+_API_KEY = re.compile(r"\bhk_[0-9a-f]+_[A-Za-z0-9_-]+")
 # Vietnamese numbers: 0 or +84/84, then 8 to 10 digits (mobile and landline), not inside
 # a longer run of digits (ids and timestamps stay as they are).
 _PHONE = re.compile(r"(?<![\w.])(?:\+?84|0)\d{8,10}(?![\w.])")
@@ -51,6 +53,7 @@ def scrub(text: str) -> str:
     """The text with secrets redacted and phone numbers masked."""
     text = _BEARER.sub(lambda m: f"{m.group(1)} {REDACTED}", text)
     text = _JWT.sub(REDACTED, text)
+    text = _API_KEY.sub(REDACTED, text)
     text = _SECRET_PAIR.sub(lambda m: m.group("name") + REDACTED, text)
     return _PHONE.sub(mask_phone, text)
 
