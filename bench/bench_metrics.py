@@ -296,21 +296,70 @@ def time_scrapes(n: int) -> tuple[list[float], int, int, int]:
     from kernel.db import get_engine
 
     statements: list[str] = []
+    started: dict[int, float] = {}
+    took: dict[str, list[float]] = {}
 
-    def count(_c: Any, _cur: Any, statement: str, *_: Any) -> None:
+    def count(_c: Any, cursor: Any, statement: str, *_: Any) -> None:
         if not statement.startswith("BEGIN"):
             statements.append(statement)
+        started[id(cursor)] = time.perf_counter()
+
+    def done(_c: Any, cursor: Any, statement: str, *_: Any) -> None:
+        key = " ".join(statement.split())[:60]
+        took.setdefault(key, []).append((time.perf_counter() - started[id(cursor)]) * 1000)
 
     metrics.exposition()  # warm: the ORM compiles each statement once
     times = []
     event.listen(get_engine(), "before_cursor_execute", count)
+    event.listen(get_engine(), "after_cursor_execute", done)
     for _ in range(n):
         t = time.perf_counter()
         body = metrics.exposition()
         times.append((time.perf_counter() - t) * 1000)
     event.remove(get_engine(), "before_cursor_execute", count)
+    event.remove(get_engine(), "after_cursor_execute", done)
     series = sum(1 for line in body.decode().splitlines() if line and not line.startswith("#"))
+    slowest = sorted(took.items(), key=lambda kv: -statistics.median(kv[1]))[:3]
+    for key, ms in slowest:
+        print(f"  statement median {statistics.median(ms):.1f} ms: {key}")
     return times, len(statements) // n, len(body), series
+
+
+def asgi_cost(with_middleware: bool, n: int) -> float:
+    """Microseconds of CPU per request through the ASGI app alone (no network, no client)."""
+    import asyncio
+
+    app = observed_app() if with_middleware else plain_app()
+    scope = {
+        "type": "http",
+        "asgi": {"version": "3.0"},
+        "http_version": "1.1",
+        "method": "GET",
+        "scheme": "http",
+        "path": "/ping",
+        "raw_path": b"/ping",
+        "root_path": "",
+        "query_string": b"",
+        "headers": [(b"host", b"bench")],
+        "client": ("127.0.0.1", 1),
+        "server": ("127.0.0.1", 80),
+    }
+
+    async def receive() -> dict[str, Any]:
+        return {"type": "http.request", "body": b"", "more_body": False}
+
+    async def send(_: Any) -> None:
+        return None
+
+    async def run() -> float:
+        for _ in range(200):  # warm up
+            await app(dict(scope), receive, send)
+        t = time.process_time()
+        for _ in range(n):
+            await app(dict(scope), receive, send)
+        return (time.process_time() - t) / n * 1e6
+
+    return asyncio.run(run())
 
 
 def main() -> int:
@@ -322,6 +371,7 @@ def main() -> int:
     ap.add_argument("--transfers", type=int, default=1_000)
     ap.add_argument("--scrapes", type=int, default=20)
     ap.add_argument("--seconds", type=float, default=10.0)
+    ap.add_argument("--scrape-only", action="store_true", help="skip the wrk part")
     ap.add_argument("--serve", default="")
     ap.add_argument("--port", type=int, default=0)
     args = ap.parse_args()
@@ -375,6 +425,24 @@ def main() -> int:
     finally:
         api.terminate()
         api.wait(30)
+
+    if args.scrape_only:
+        return 0
+    import logging
+
+    from kernel import logs
+
+    logs.configure("INFO")  # the access line is written as `hotline serve` writes it ...
+    logging.getLogger().handlers[0].stream = open(os.devnull, "w")  # noqa: SIM115  (... to nowhere)
+    rounds = {False: [], True: []}  # type: dict[bool, list[float]]
+    for _ in range(5):
+        for flag in (False, True):
+            rounds[flag].append(asgi_cost(flag, 2000))
+    plain, observed = statistics.median(rounds[False]), statistics.median(rounds[True])
+    print(
+        f"in-process ASGI /ping (CPU per request, median of 5 x 2000): without {plain:.0f} us, "
+        f"with {observed:.0f} us; the middleware, metrics and access line add {observed - plain:.0f} us"
+    )
 
     pairs = (
         (
