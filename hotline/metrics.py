@@ -23,10 +23,12 @@ from __future__ import annotations
 import hmac
 import logging
 import os
+import threading
 import time
 from collections import defaultdict
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 from fastapi import APIRouter, FastAPI, Header
 from fastapi.responses import Response
@@ -59,7 +61,8 @@ from triage.vocabulary import FollowUpState
 
 log = logging.getLogger(__name__)
 
-# The database queries one scrape runs (a test counts them).
+# The database queries one scrape runs (a test counts them); the first scrape of a process
+# and the first after each midnight UTC run two more (Settled).
 QUERIES_PER_SCRAPE = 11
 OPEN_FOLLOWUP = (FollowUpState.SCHEDULED, FollowUpState.DISPATCHED)
 
@@ -99,8 +102,84 @@ def _seconds(delta: timedelta) -> float:
     return delta.total_seconds()
 
 
+_NO_CALLS = (0, 0, 0, 0, 0)
+CallTotals = dict[tuple[int, str], tuple[int, ...]]
+OfferTotals = dict[tuple[int, str | None], int]
+Snapshot = tuple[datetime, CallTotals, OfferTotals]
+# A call this old no longer changes (answered, abandoned or called back long ago).
+SETTLED_AFTER = timedelta(days=2)
+
+
+def _call_totals(session: Session, *where: Any) -> dict[tuple[int, str], tuple[int, ...]]:
+    q = (
+        select(
+            Call.branch_id,
+            Call.direction,
+            func.count(),
+            func.count(Call.answered_at),
+            func.count(Call.abandoned_at),
+            func.count(Call.callback_requested_at),
+            func.sum(case((Call.status == CallStatus.REJECTED, 1), else_=0)),
+        )
+        .where(*where)
+        .group_by(Call.branch_id, Call.direction)
+    )
+    return {
+        (bid, direction): (n, n_ans, n_ab, n_cb, n_rej or 0)
+        for bid, direction, n, n_ans, n_ab, n_cb, n_rej in session.execute(q)
+    }
+
+
+def _offer_totals(session: Session, *where: Any) -> dict[tuple[int, str | None], int]:
+    q = (
+        select(Call.branch_id, Offer.outcome, func.count())
+        .join(Call, Call.id == Offer.call_id)
+        .where(*where)
+        .group_by(Call.branch_id, Offer.outcome)
+    )
+    return {(bid, outcome): n for bid, outcome, n in session.execute(q)}
+
+
+def _add(a: dict[Any, int], b: dict[Any, int]) -> dict[Any, int]:
+    return {k: a.get(k, 0) + b.get(k, 0) for k in sorted(set(a) | set(b), key=str)}
+
+
+class Settled:
+    """Totals of the calls (and their offers) created before a daily watermark, kept per process.
+
+    Counting every call ever made at each scrape would grow with the history; calls older than
+    SETTLED_AFTER no longer change, so their totals are counted once a day (two extra queries
+    on the first scrape after midnight UTC) and each scrape counts only the newer calls, through
+    the (branch_id, created_at) index.
+    """
+
+    def __init__(self) -> None:
+        self.watermark = datetime.min.replace(tzinfo=UTC)
+        self.calls: dict[tuple[int, str], tuple[int, ...]] = {}
+        self.offers: dict[tuple[int, str | None], int] = {}
+        self._lock = threading.Lock()
+
+    def refresh(self, session: Session, now: datetime) -> Snapshot:
+        """The watermark and the totals before it, as one consistent snapshot."""
+        day = (now - SETTLED_AFTER).replace(hour=0, minute=0, second=0, microsecond=0)
+        with self._lock:
+            if day != self.watermark:
+                self.calls = _call_totals(session, Call.created_at < day)
+                self.offers = _offer_totals(session, Call.created_at < day)
+                self.watermark = day
+            return self.watermark, self.calls, self.offers
+
+    def clear(self) -> None:
+        with self._lock:
+            self.watermark = datetime.min.replace(tzinfo=UTC)
+            self.calls, self.offers = {}, {}
+
+
 class HotlineCollector(Collector):
     """Reads the shared state at scrape time; see the module's docstring."""
+
+    def __init__(self) -> None:
+        self.settled = Settled()
 
     def collect(self) -> Iterator[Metric]:
         started = time.perf_counter()
@@ -137,16 +216,19 @@ class HotlineCollector(Collector):
         rows = session.execute(select(Branch.id, Branch.digit, Branch.sl_threshold_s)).all()
         branches = {bid: digit for bid, digit, _ in rows}
         thresholds = {bid: threshold for bid, _, threshold in rows}
-        self._calls(session, fams, branches)
+        settled = self.settled.refresh(session, now)
+        self._calls(session, fams, branches, settled)
         self._window(session, fams, branches, thresholds, now, settings.metrics_window_s)
-        self._offers(session, fams, branches)
+        self._offers(session, fams, branches, settled)
         self._doctors(session, fams)
         self._transfers(session, fams, now)
         self._beds(session, fams, now, settings.bed_staleness_s)
         self._triage(session, fams, now)
         return branches
 
-    def _calls(self, session: Session, fams: Families, branches: dict[int, str]) -> None:
+    def _calls(
+        self, session: Session, fams: Families, branches: dict[int, str], settled: Snapshot
+    ) -> None:
         labels = ("branch", "direction")
         arrived = fams.counter(
             "hotline_calls_arrived",
@@ -171,22 +253,19 @@ class HotlineCollector(Collector):
             "Calls refused at arrival (branch closed or queue full), by branch and direction.",
             labels,
         )
-        q = select(
-            Call.branch_id,
-            Call.direction,
-            func.count(),
-            func.count(Call.answered_at),
-            func.count(Call.abandoned_at),
-            func.count(Call.callback_requested_at),
-            func.sum(case((Call.status == CallStatus.REJECTED, 1), else_=0)),
-        ).group_by(Call.branch_id, Call.direction)
-        for bid, direction, n, n_ans, n_ab, n_cb, n_rej in session.execute(q):
-            lv = [branches.get(bid, "unknown"), direction]
+        watermark, old_calls, _ = settled
+        live = _call_totals(
+            session, Call.branch_id.in_(list(branches)), Call.created_at >= watermark
+        )
+        for key in sorted(set(old_calls) | set(live), key=str):
+            old, new = old_calls.get(key, _NO_CALLS), live.get(key, _NO_CALLS)
+            n, n_ans, n_ab, n_cb, n_rej = (a + b for a, b in zip(old, new, strict=True))
+            lv = [branches.get(key[0], "unknown"), key[1]]
             arrived.add_metric(lv, n)
             answered.add_metric(lv, n_ans)
             abandoned.add_metric(lv, n_ab)
             callback.add_metric(lv, n_cb)
-            rejected.add_metric(lv, n_rej or 0)
+            rejected.add_metric(lv, n_rej)
 
     def _window(
         self,
@@ -211,6 +290,8 @@ class HotlineCollector(Collector):
             ("branch",),
         )
         q = select(Call.branch_id, Call.queued_at, Call.answered_at, Call.abandoned_at).where(
+            # The branch list lets the (branch_id, created_at) index find the window's calls.
+            Call.branch_id.in_(list(branches)),
             Call.created_at >= now - timedelta(seconds=window_s),
             Call.status != CallStatus.REJECTED,
             Call.direction != "followup",
@@ -231,7 +312,9 @@ class HotlineCollector(Collector):
             if waits[bid]:
                 asa.add_metric([digit], sum(waits[bid]) / len(waits[bid]))
 
-    def _offers(self, session: Session, fams: Families, branches: dict[int, str]) -> None:
+    def _offers(
+        self, session: Session, fams: Families, branches: dict[int, str], settled: Snapshot
+    ) -> None:
         made = fams.counter(
             "hotline_offers_made", "Calls offered to a doctor, by branch.", ("branch",)
         )
@@ -241,17 +324,16 @@ class HotlineCollector(Collector):
             "withdrawn).",
             ("branch", "outcome"),
         )
-        q = (
-            select(Call.branch_id, Offer.outcome, func.count())
-            .join(Call, Call.id == Offer.call_id)
-            .group_by(Call.branch_id, Offer.outcome)
+        watermark, _, old_offers = settled
+        live = _offer_totals(
+            session, Call.branch_id.in_(list(branches)), Call.created_at >= watermark
         )
         totals: dict[str, int] = defaultdict(int)
-        for bid, outcome, n in session.execute(q):
+        for (bid, outcome), n_old_and_new in _add(old_offers, live).items():
             digit = branches.get(bid, "unknown")
-            totals[digit] += n
+            totals[digit] += n_old_and_new
             if outcome is not None:
-                ended.add_metric([digit, outcome], n)
+                ended.add_metric([digit, outcome], n_old_and_new)
         for digit, n in sorted(totals.items()):
             made.add_metric([digit], n)
 
@@ -522,8 +604,9 @@ def _aware(at: datetime) -> datetime:
 
 
 # -- the endpoint ---------------------------------------------------------------------
+COLLECTOR = HotlineCollector()
 _SHARED = CollectorRegistry(auto_describe=False)
-_SHARED.register(HotlineCollector())
+_SHARED.register(COLLECTOR)
 
 
 def exposition() -> bytes:

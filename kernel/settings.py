@@ -77,7 +77,7 @@ class Settings(BaseSettings):
 
     # Observability: /metrics needs "Authorization: Bearer <metrics_token>" when it is set
     # (open otherwise, for a scraper on a private network); service level and speed of
-    # answer are figured over the last metrics_window_s; log_level of `hotline serve`/`worker`.
+    # answer are figured over the last metrics_window_s; log_level is `hotline worker`'s.
     metrics_token: str = ""
     metrics_window_s: int = 900
     log_level: str = "INFO"

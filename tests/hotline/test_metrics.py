@@ -174,6 +174,9 @@ def statements_of_one_scrape(client: Any) -> int:
 
 def test_one_scrape_runs_the_same_few_queries_whatever_the_volume(client):
     seed_branches()
+    metrics.COLLECTOR.settled.clear()
+    # The first scrape of a process also counts the settled calls, once for the day.
+    assert statements_of_one_scrape(client) == metrics.QUERIES_PER_SCRAPE + 2
     small = statements_of_one_scrape(client)
     assert small == metrics.QUERIES_PER_SCRAPE
 
@@ -221,3 +224,21 @@ def test_http_figures_are_labelled_by_route_template_never_by_id(client):
         )
         == 1
     )
+
+
+def test_calls_older_than_the_settled_watermark_are_counted_once(client):
+    seed_branches()
+    for n in range(3):
+        arrive(client, f"old-{n}", caller=f"0933{n:06d}", digits="3")
+    arrive(client, "new-0", caller="0944000000", digits="3")
+    hung = signed_post(client, "/api/v1/telephony/calls/old-0/hangup", {})
+    assert hung.status_code == 200
+    with unit_of_work() as s:
+        for call in s.scalars(select(Call).where(Call.provider_call_id.like("old-%"))):
+            call.created_at = datetime.now(UTC) - timedelta(days=5)
+    metrics.COLLECTOR.settled.clear()  # as a process started after those days would
+    for _ in range(2):  # the scrape that counts the settled calls, and the one after it
+        _, samples = scrape(client)
+        labels = {"branch": "3", "direction": "inbound"}
+        assert value(samples, "hotline_calls_arrived_total", **labels) == 4
+        assert value(samples, "hotline_calls_abandoned_total", **labels) == 1
