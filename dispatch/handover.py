@@ -19,6 +19,7 @@ from dispatch.hospitals import get_hospital
 from dispatch.models import BedHold, BedPool, TransferRequest
 from dispatch.transfers import get_transfer
 from dispatch.vocab import LIVE, UNMATCHED, HoldOutcome, TransferStatus
+from kernel import telemetry
 from kernel.accounts import Principal
 from kernel.db import utcnow
 from kernel.errors import Conflict
@@ -103,6 +104,9 @@ def admit(session: Session, *, request_id: str, principal: Principal) -> Transfe
     req.live_patient_ref = None
     advance(
         session, req, TransferStatus.ADMITTED, now, actor=principal.actor, data={"hold_id": hold.id}
+    )
+    telemetry.observe_after_commit(
+        session, telemetry.REQUEST_TO_ADMISSION, (now - req.requested_at).total_seconds()
     )
     free_ambulance(session, req)
     return req

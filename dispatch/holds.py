@@ -17,6 +17,7 @@ from dispatch.enqueue import match_after_commit, waiting_pass_after_commit
 from dispatch.history import TransferChanged, advance, save
 from dispatch.models import BedHold, BedPool, TransferRequest
 from dispatch.vocab import HoldOutcome, TransferStatus
+from kernel import telemetry
 from kernel.db import new_id, utcnow
 from kernel.errors import Conflict
 from kernel.settings import get_settings
@@ -77,6 +78,9 @@ def place_hold(
         held_by=actor,
     )
     session.add(hold)
+    telemetry.observe_after_commit(
+        session, telemetry.REQUEST_TO_HOLD, (now - req.requested_at).total_seconds()
+    )
     # A second live hold for the patient violates the unique column; the caller's transaction
     # (and with it the held + 1 above) rolls back.
     save(session)

@@ -15,6 +15,7 @@ from sqlalchemy.orm.exc import StaleDataError
 from dispatch import holds, matching
 from dispatch.enqueue import MAINTENANCE_QUEUE, enqueue_match, enqueue_waiting_pass, queue
 from dispatch.vocab import TransferStatus
+from kernel import telemetry
 from kernel.db import reset_engine, unit_of_work
 from kernel.errors import Conflict
 from kernel.redisconn import get_redis
@@ -92,6 +93,7 @@ def maintain(*, stuck_after_s: float = STUCK_AFTER_S, reschedule: bool = True) -
         for bed_type in bed_types:
             enqueue_waiting_pass(bed_type)
         summary["waiting_passes"] = len(bed_types)
+        telemetry.mark_sweep_now("dispatch_maintenance")
     except OperationalError:
         log.exception("dispatch maintenance failed; the next run retries")
     finally:

@@ -22,6 +22,7 @@ from hotline import (
     console_ws,
     dashboard_routes,
     followups,
+    metrics,
     presence,
     rebuild,
     reconcile,
@@ -32,7 +33,7 @@ from hotline import (
 from hotline.live import BranchFigures, Hub
 from hotline.routing import keys
 from hotline.routing.router import router_for
-from kernel import auth_routes, events, migrate, ws_tickets
+from kernel import auth_routes, events, http_observe, migrate, telemetry, ws_tickets
 from kernel.db import get_engine, unit_of_work
 from kernel.errors import install_error_handlers, outages
 from kernel.redisconn import get_redis
@@ -57,6 +58,7 @@ def sweep_once() -> None:
         presence.sweep(session, r)
     with unit_of_work() as session:
         reconcile.reconcile_if_due(session, r)
+    telemetry.mark_sweep(r, "routing_sweep")
 
 
 async def _sweeper(interval: float, stopping: asyncio.Event) -> None:
@@ -129,6 +131,8 @@ def create_app() -> FastAPI:
     followups.register()
     install_error_handlers(app)
     app.add_middleware(SecurityHeaders)  # kernel/security_headers.py: CSP, nosniff, no framing
+    http_observe.install(app)
+    metrics.install(app)
     app.add_api_route(
         "/healthz",
         health,

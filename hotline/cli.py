@@ -8,6 +8,7 @@ import os
 import signal
 import subprocess
 import sys
+import tempfile
 import time
 from collections.abc import Sequence
 
@@ -29,9 +30,14 @@ def cmd_migrate(_: argparse.Namespace) -> int:
 def cmd_serve(args: argparse.Namespace) -> int:
     import uvicorn
 
+    from kernel import logs
     from kernel.redisconn import redis_url
 
     redis_url()  # start the embedded Redis before uvicorn forks nothing, so workers share it
+    if args.workers > 1 and not os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+        # Several processes: /metrics sums their HTTP figures (prometheus-client's
+        # multiprocess mode); a fresh folder per start, so a dead process's files never count.
+        os.environ["PROMETHEUS_MULTIPROC_DIR"] = tempfile.mkdtemp(prefix="hotline-metrics-")
     uvicorn.run(
         "hotline.app:create_app",
         factory=True,
@@ -39,6 +45,8 @@ def cmd_serve(args: argparse.Namespace) -> int:
         port=args.port,
         workers=args.workers,
         log_level=args.log_level,
+        log_config=logs.config(args.log_level),
+        access_log=False,  # kernel.http_observe writes the access log, without query strings
         ws="websockets-sansio",
     )
     return 0

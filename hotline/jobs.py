@@ -8,7 +8,9 @@ from rq import Queue, Worker
 
 from dispatch import jobs as dispatch_jobs
 from hotline import followups, tables
+from kernel import logs
 from kernel.redisconn import get_redis_bytes
+from kernel.settings import get_settings
 from triage import jobs as triage_jobs
 from triage.areas import jobs as area_jobs
 
@@ -22,7 +24,7 @@ def queue(name: str) -> Queue:
 
 
 def run_worker(*, burst: bool = False, queues: list[str] | None = None) -> int:
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    logs.configure(get_settings().log_level)
     logging.getLogger("alembic").setLevel(logging.WARNING)  # the schema check is not news
     conn = get_redis_bytes()
     # Expire due holds and re-queue stuck requests before taking new work, so nothing

@@ -88,6 +88,12 @@ class Settings(BaseSettings):
     # A doctor's "break the glass" reading of a patient's record lasts this long
     # (triage/care_team.py).
     break_glass_ttl_s: int = 1800
+    # Observability: /metrics needs "Authorization: Bearer <metrics_token>" when it is set
+    # (open otherwise, for a scraper on a private network); service level and speed of
+    # answer are figured over the last metrics_window_s; log_level is `hotline worker`'s.
+    metrics_token: str = ""
+    metrics_window_s: int = 900
+    log_level: str = "INFO"
 
     @field_validator("database_url", "redis_url", mode="before")
     @classmethod

@@ -7,6 +7,7 @@ from datetime import datetime, timedelta
 
 from rq import Queue
 
+from kernel import telemetry
 from kernel.db import unit_of_work, utcnow
 from kernel.redisconn import get_redis, get_redis_bytes
 from kernel.settings import get_settings
@@ -79,6 +80,7 @@ def sweep_once(now: datetime | None = None) -> dict[str, int]:
 def sweep() -> dict[str, int]:
     get_redis().delete(SWEEP_KEY)
     counts = sweep_once()
+    telemetry.mark_sweep_now("followup_sweep")
     with unit_of_work() as session:
         still_open = followups.any_open(session)
     if still_open:

@@ -8,6 +8,7 @@ from datetime import timedelta
 from rq import Queue
 from sqlalchemy.exc import OperationalError
 
+from kernel import telemetry
 from kernel.db import unit_of_work
 from kernel.redisconn import get_redis, get_redis_bytes
 from triage.areas import levels
@@ -29,6 +30,7 @@ def recompute_levels(*, reschedule: bool = True) -> dict[str, int]:
     try:
         with unit_of_work() as session:
             counts = levels.recompute_levels(session)
+        telemetry.mark_sweep_now("epidemic_levels")
     except OperationalError:
         log.exception("epidemic level recompute failed; the next run retries")
     finally:
