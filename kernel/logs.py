@@ -3,7 +3,7 @@
 Every record carries time, level, logger and message, and, when there is one, the request id,
 route, status and duration (set by kernel.http_observe) and the call, transfer or job id it is
 about (from the route's path parameters, or the RQ job running). Before a line is written, every
-string in it is scrubbed: tokens in query strings, bearer and API-key headers, JSON web tokens
+string in it is scrubbed: tokens and websocket tickets in query strings, bearer and API-key headers, JSON web tokens
 and password fields become "[redacted]", and phone numbers keep only their first three and last
 two digits. The scrubbing applies to the access log and to every library's lines (uvicorn logs a
 websocket's URL, query string included), since they all pass through the same formatter.
@@ -27,7 +27,7 @@ request_context: contextvars.ContextVar[dict[str, Any] | None] = contextvars.Con
 REDACTED = "[redacted]"
 
 # Query parameters and JSON or form fields whose value is a secret.
-_SECRET_NAMES = r"(?:access_token|token|password|passwd|secret|api_key|apikey|x-api-key|key)"
+_SECRET_NAMES = r"(?:access_token|token|ticket|password|passwd|secret|api_key|apikey|x-api-key|key)"
 _SECRET_PAIR = re.compile(
     rf"""(?ix)
     (?P<name>["']?{_SECRET_NAMES}["']?\s*[=:]\s*["']?)   # token=, "password": ", X-API-Key:
@@ -50,7 +50,7 @@ def mask_phone(match: re.Match[str]) -> str:
 
 # Anything any of the patterns below could match contains one of these; most log strings
 # contain none, and one search is cheaper than five substitutions.
-_MAYBE = re.compile(r"(?i)\d{9}|eyJ|hk_|bearer|basic|token|passw|secret|key")
+_MAYBE = re.compile(r"(?i)\d{9}|eyJ|hk_|bearer|basic|token|ticket|passw|secret|key")
 
 
 def scrub(text: str) -> str:

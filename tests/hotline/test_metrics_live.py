@@ -23,6 +23,7 @@ from tests.helpers import (
     seed_branches,
     token_for,
     wait_for,
+    ws_ticket,
 )
 
 Samples = dict[tuple[str, frozenset[tuple[str, str]]], float]
@@ -137,7 +138,7 @@ def test_open_websockets_are_counted_and_admissions_observed(client):
         return value(samples, "hotline_websockets_connected", route="/ws/console")
 
     assert open_consoles() == 0
-    with client.websocket_connect(f"/ws/console?token={token}") as ws:
+    with client.websocket_connect(f"/ws/console?ticket={ws_ticket(client, token)}") as ws:
         assert ws.receive_json()["type"] == "hello"
         assert open_consoles() == 1
     wait_for(lambda: open_consoles() == 0, timeout=30, what="the console to be counted closed")
