@@ -35,6 +35,8 @@ from hotline.routing.router import router_for
 from kernel import auth_routes, events, migrate
 from kernel.db import get_engine, unit_of_work
 from kernel.errors import install_error_handlers, outages
+from kernel.input_guard import RefuseUnsafeText
+from kernel.openapi_errors import install_error_descriptions
 from kernel.redisconn import get_redis
 from kernel.settings import get_settings
 from triage import routes as triage_routes
@@ -127,6 +129,8 @@ def create_app() -> FastAPI:
     app = FastAPI(title="1022 hotline", version="0.1.0", lifespan=lifespan)
     followups.register()
     install_error_handlers(app)
+    install_error_descriptions(app)
+    app.add_middleware(RefuseUnsafeText)
     app.add_api_route(
         "/healthz",
         health,

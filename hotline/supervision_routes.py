@@ -59,6 +59,10 @@ Window = Annotated[tuple[datetime, datetime], Depends(window)]
 
 # --------------------------------------------------------------------------- KPIs, staffing
 
+# Bounds on the calculator's inputs: far beyond any hotline, short of overflowing the maths.
+MAX_CALLS_PER_HOUR = 100_000
+MAX_SECONDS = 86_400
+
 
 @router.get("/branches/{digit}/kpis", response_model=schemas.BranchKpisOut, tags=["supervision"])
 def branch_kpis(
@@ -77,10 +81,10 @@ def branch_kpis(
 def branch_staffing(
     _p: Supervisor,
     branch: ValidBranch,
-    calls_per_hour: float,
-    aht_s: float,
-    target: float | None = None,
-    threshold_s: float | None = None,
+    calls_per_hour: Annotated[float, Query(ge=0, le=MAX_CALLS_PER_HOUR)],
+    aht_s: Annotated[float, Query(gt=0, le=MAX_SECONDS)],
+    target: Annotated[float | None, Query(gt=0, le=1)] = None,
+    threshold_s: Annotated[float | None, Query(gt=0, le=MAX_SECONDS)] = None,
 ) -> dict[str, Any]:
     goal = branch.sl_target if target is None else target
     within = branch.sl_threshold_s if threshold_s is None else threshold_s
@@ -181,8 +185,8 @@ def branch_coverage(
     _p: Supervisor,
     branch: ValidBranch,
     day: Annotated[date | None, Query(alias="date")] = None,
-    calls_per_hour: Annotated[float | None, Query(ge=0)] = None,
-    aht_s: Annotated[float | None, Query(gt=0)] = None,
+    calls_per_hour: Annotated[float | None, Query(ge=0, le=MAX_CALLS_PER_HOUR)] = None,
+    aht_s: Annotated[float | None, Query(gt=0, le=MAX_SECONDS)] = None,
 ) -> dict[str, Any]:
     """Per local hour: doctors booked vs the Erlang C need; the forecast defaults to the last 7 days."""
     from zoneinfo import ZoneInfo

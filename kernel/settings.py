@@ -57,6 +57,9 @@ class Settings(BaseSettings):
     hold_ttl_s: int = 900
     bed_staleness_s: int = 6 * 3600
     ambulance_speed_kmh: float = 30.0
+    # Clocks of hospital systems drift; bed counts dated further ahead of ours than this are
+    # a typo, not a clock, and are refused (they would block every accurate update after).
+    bed_clock_skew_s: float = 120.0
 
     # Triage follow-ups and escalation. Policy fields to override (their names are in
     # docs/clinical-rules.md); the overrides must include a new "name".
