@@ -22,6 +22,7 @@ from hotline import (
     console_ws,
     dashboard_routes,
     followups,
+    health_routes,
     presence,
     rebuild,
     reconcile,
@@ -140,6 +141,7 @@ def create_app() -> FastAPI:
         responses={503: {"model": schemas.HealthOut, "description": "a dependency is down"}},
     )
     app.include_router(auth_routes.router)
+    app.include_router(health_routes.router)
     app.include_router(routes.router)
     app.include_router(supervision_routes.router)
     app.include_router(console_ws.router)

@@ -101,7 +101,13 @@ def make_engine(settings: Settings) -> Engine:
             dbapi_conn.isolation_level = None
 
         return engine
-    return create_engine(url, pool_size=20, max_overflow=20, pool_pre_ping=True)
+    return create_engine(
+        url,
+        pool_size=20,
+        max_overflow=20,
+        pool_pre_ping=True,
+        connect_args={"connect_timeout": settings.database_connect_timeout_s},
+    )
 
 
 def get_engine() -> Engine:

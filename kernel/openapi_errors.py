@@ -65,7 +65,7 @@ _DESCRIPTIONS = {
     "503": "a dependency (database or redis) is unreachable; nothing was done, retry",
 }
 # Routes anyone may call; they cannot answer 401 or 403 for want of a role.
-_PUBLIC = {("get", "/healthz")}
+_PUBLIC = {("get", "/healthz"), ("get", "/healthz/live"), ("get", "/healthz/ready")}
 _SIGN_IN = ("post", "/api/v1/auth/token")
 
 

@@ -61,6 +61,11 @@ class Settings(BaseSettings):
     # a typo, not a clock, and are refused (they would block every accurate update after).
     bed_clock_skew_s: float = 120.0
 
+    # Outages: how long a connection attempt to Redis or the database may take before the
+    # request answers 503 (short, so a dead dependency does not hold requests for long).
+    redis_connect_timeout_s: float = 2.0
+    database_connect_timeout_s: int = 3
+
     # Triage follow-ups and escalation. Policy fields to override (their names are in
     # docs/clinical-rules.md); the overrides must include a new "name".
     triage_policy_overrides: dict[str, Any] = {}
