@@ -215,6 +215,7 @@ def _run_outage(dependency: str, env_key: str, url: str, tmp_path: Path, r: Any)
     down = [line for line in lines if f"{dependency} unreachable" in line]
     assert len(down) == 1, "\n".join(lines[-40:])
     tracebacks = sum(1 for line in lines if line.startswith("Traceback"))
+    assert tracebacks == 0, "\n".join(lines[-60:])
     backend = get_engine().dialect.name
     REPORT.append(
         f"{backend} {dependency} outage: 503 in {max(took) * 1000:.0f} ms at most "
