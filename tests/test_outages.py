@@ -64,6 +64,9 @@ class CutProxy:
     def cut(self) -> None:
         """Refuse new connections and drop every open one."""
         if self._listener is not None:
+            # shutdown wakes the thread blocked in accept(); close alone leaves it listening
+            with contextlib.suppress(OSError):
+                self._listener.shutdown(socket.SHUT_RDWR)
             self._listener.close()
             self._listener = None
         with self._lock:
