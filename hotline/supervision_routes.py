@@ -18,6 +18,7 @@ from kernel.accounts import Principal, Role
 from kernel.db import utcnow
 from kernel.deps import RedisDep, SessionDep, require_roles
 from kernel.errors import Forbidden, InvalidInput
+from kernel.input_guard import IsoDatetime
 from kernel.settings import get_settings
 
 router = APIRouter(prefix="/api/v1")
@@ -43,8 +44,8 @@ def _aware(value: datetime | None) -> datetime | None:
 
 
 def window(
-    start: Annotated[datetime | None, Query(alias="from")] = None,
-    end: Annotated[datetime | None, Query(alias="to")] = None,
+    start: Annotated[IsoDatetime | None, Query(alias="from")] = None,
+    end: Annotated[IsoDatetime | None, Query(alias="to")] = None,
 ) -> tuple[datetime, datetime]:
     """[from, to): the last 24 hours unless given; ISO-8601, UTC when no offset is given."""
     end_at = _aware(end) or utcnow()

@@ -11,9 +11,11 @@ from __future__ import annotations
 
 import json
 import re
-from typing import Any
+from datetime import datetime
+from typing import Annotated, Any
 from urllib.parse import unquote_to_bytes
 
+from pydantic import BeforeValidator
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 _UNSAFE = re.compile("[\x00\ud800-\udfff]")
@@ -172,3 +174,18 @@ async def _answer(send: Send, problem: Unsafe) -> None:
         }
     )
     await send({"type": "http.response.body", "body": body})
+
+
+# --------------------------------------------------------------------------- ISO times in queries
+
+_ISO_START = re.compile(r"^\d{4}-\d{2}-\d{2}")
+
+
+def _iso_only(value: object) -> object:
+    """Refuse what pydantic would otherwise read as a time: a bare number (Unix seconds)."""
+    if isinstance(value, str) and not _ISO_START.match(value):
+        raise ValueError("must be an ISO-8601 date and time, e.g. 2021-08-01T08:00:00+07:00")
+    return value
+
+
+IsoDatetime = Annotated[datetime, BeforeValidator(_iso_only)]

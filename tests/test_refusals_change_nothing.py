@@ -163,6 +163,15 @@ def test_refused_requests_change_nothing(client):
             422,
             "fully_vaccinated",
         ),
+        # A time is ISO-8601, not a bare number; an areas CSV has its header line.
+        ("GET", "/api/v1/exports/ward-levels.csv?from=-3639", {"headers": admin}, 422, "from"),
+        (
+            "POST",
+            "/api/v1/areas/import",
+            {"content": b"[]", "headers": {**admin, "Content-Type": "text/csv"}},
+            422,
+            "csv",
+        ),
         # The wrong role, and a webhook without a valid signature.
         ("PUT", beds, {"json": counts, "headers": doctor}, 403, None),
         (
