@@ -4,7 +4,8 @@ Every operation of the OpenAPI description gets a bounded number of generated re
 (valid ones and deliberately invalid ones) as an admin, a doctor, a dispatcher and a
 hospital's staff, against a real server process on this run's database and Redis. The
 first server error fails the test; so does a status code, content type or body (a 4xx's
-error envelope included) that the description does not declare.
+error envelope included) that the description does not declare, and an invalid request
+that is accepted.
 
 HOTLINE_FUZZ_EXAMPLES scales the examples per operation (default below, sized so that the
 four roles take a few minutes on a loaded two-core machine). A summary per role is
