@@ -22,8 +22,6 @@ from kernel.db import insert_ignore, new_id, utcnow
 from kernel.errors import Conflict, InvalidInput
 from kernel.settings import get_settings
 
-# Clocks of hospital systems drift; an as_of further ahead than this is a typo, not a clock.
-MAX_CLOCK_SKEW = timedelta(minutes=5)
 MAX_COUNT = 100_000
 
 
@@ -132,8 +130,9 @@ def _check_counts(c: BedCounts, prefix: str) -> None:
 def _check_update(counts: list[BedCounts], as_of: datetime, now: datetime, pooled: bool) -> None:
     if as_of.tzinfo is None:
         raise InvalidInput("as_of", "must carry a time zone (e.g. 2021-08-01T08:00:00+07:00)")
-    if as_of - now > MAX_CLOCK_SKEW:
-        raise InvalidInput("as_of", "is in the future")
+    skew = get_settings().bed_clock_skew_s
+    if as_of - now > timedelta(seconds=skew):
+        raise InvalidInput("as_of", f"is more than {skew:g} s ahead of the server's clock")
     seen: set[str] = set()
     for i, c in enumerate(counts):
         prefix = f"pools.{i}." if pooled else ""

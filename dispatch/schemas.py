@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, StrictFloat, StrictInt
 
 from dispatch.vocab import (
     AmbulanceStatus,
@@ -23,11 +23,11 @@ class Strict(BaseModel):
 
 class HospitalIn(Strict):
     name: str = Field(min_length=1, max_length=200)
-    tier: int = Field(ge=1, le=3)
+    tier: StrictInt = Field(ge=1, le=3)
     district: str = Field(default="", max_length=100)
     ward: str = Field(default="", max_length=100)
-    lat: float = Field(ge=-90, le=90)
-    lon: float = Field(ge=-180, le=180)
+    lat: StrictFloat = Field(ge=-90, le=90)
+    lon: StrictFloat = Field(ge=-180, le=180)
     # Checked by the rules (a 422 naming the field), as are the bed types below.
     capabilities: list[str] = Field(default_factory=list)
     status: FacilityStatus = FacilityStatus.OPEN
@@ -60,20 +60,20 @@ class IdOut(BaseModel):
 
 
 class BedCountsIn(Strict):
-    total: int = Field(ge=0, le=100_000)
-    occupied: int = Field(ge=0, le=100_000)
-    out_of_service: int = Field(default=0, ge=0, le=100_000)
+    total: StrictInt = Field(ge=0, le=100_000)
+    occupied: StrictInt = Field(ge=0, le=100_000)
+    out_of_service: StrictInt = Field(default=0, ge=0, le=100_000)
     as_of: AwareDatetime
-    expected_discharges: int = Field(default=0, ge=0, le=100_000)
+    expected_discharges: StrictInt = Field(default=0, ge=0, le=100_000)
     next_discharge_at: AwareDatetime | None = None
 
 
 class BulkPoolIn(Strict):
     bed_type: str
-    total: int = Field(ge=0, le=100_000)
-    occupied: int = Field(ge=0, le=100_000)
-    out_of_service: int = Field(default=0, ge=0, le=100_000)
-    expected_discharges: int = Field(default=0, ge=0, le=100_000)
+    total: StrictInt = Field(ge=0, le=100_000)
+    occupied: StrictInt = Field(ge=0, le=100_000)
+    out_of_service: StrictInt = Field(default=0, ge=0, le=100_000)
+    expected_discharges: StrictInt = Field(default=0, ge=0, le=100_000)
     next_discharge_at: AwareDatetime | None = None
 
 
@@ -103,8 +103,8 @@ class HospitalBedsOut(BaseModel):
 
 
 class Pickup(Strict):
-    lat: float = Field(ge=-90, le=90)
-    lon: float = Field(ge=-180, le=180)
+    lat: StrictFloat = Field(ge=-90, le=90)
+    lon: StrictFloat = Field(ge=-180, le=180)
 
 
 class TransferIn(Strict):
@@ -169,8 +169,8 @@ class TransportIn(Strict):
 
 class AmbulanceIn(Strict):
     name: str = Field(min_length=1, max_length=100)
-    base_lat: float = Field(ge=-90, le=90)
-    base_lon: float = Field(ge=-180, le=180)
+    base_lat: StrictFloat = Field(ge=-90, le=90)
+    base_lon: StrictFloat = Field(ge=-180, le=180)
 
 
 class AmbulanceOut(BaseModel):

@@ -22,6 +22,7 @@ from hotline import (
     console_ws,
     dashboard_routes,
     followups,
+    health_routes,
     metrics,
     presence,
     rebuild,
@@ -36,6 +37,8 @@ from hotline.routing.router import router_for
 from kernel import auth_routes, events, http_observe, migrate, telemetry, ws_tickets
 from kernel.db import get_engine, unit_of_work
 from kernel.errors import install_error_handlers, outages
+from kernel.input_guard import RefuseUnsafeText
+from kernel.openapi_errors import install_error_descriptions
 from kernel.redisconn import get_redis
 from kernel.security_headers import SecurityHeaders
 from kernel.settings import get_settings
@@ -65,8 +68,9 @@ async def _sweeper(interval: float, stopping: asyncio.Event) -> None:
     while not stopping.is_set():
         try:
             await asyncio.to_thread(sweep_once)
+            # A sweep may touch no table; the database's return is told by a new
+            # connection (kernel.db), not by a sweep that never asked it.
             outages.answered("redis")
-            outages.answered("database")
         except (RedisConnectionError, RedisTimeoutError) as exc:
             outages.failed("redis", exc)
         except OperationalError as exc:
@@ -130,6 +134,10 @@ def create_app() -> FastAPI:
     app = FastAPI(title="1022 hotline", version="0.1.0", lifespan=lifespan)
     followups.register()
     install_error_handlers(app)
+    install_error_descriptions(app)
+    # Middleware added last runs first: observation wraps everything, headers go on every
+    # answer (refusals included), unsafe text is refused before any route reads it.
+    app.add_middleware(RefuseUnsafeText)
     app.add_middleware(SecurityHeaders)  # kernel/security_headers.py: CSP, nosniff, no framing
     http_observe.install(app)
     metrics.install(app)
@@ -143,6 +151,7 @@ def create_app() -> FastAPI:
     )
     app.include_router(auth_routes.router)
     app.include_router(ws_tickets.router)
+    app.include_router(health_routes.router)
     app.include_router(routes.router)
     app.include_router(supervision_routes.router)
     app.include_router(console_ws.router)

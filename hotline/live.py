@@ -11,6 +11,10 @@ from collections import defaultdict
 from collections.abc import Callable
 from typing import Any
 
+from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import TimeoutError as RedisTimeoutError
+
+from kernel.errors import outages
 from kernel.redisconn import get_async_redis
 
 log = logging.getLogger(__name__)
@@ -64,6 +68,11 @@ class Hub:
                     self.deliver(msg["channel"], data)
             except asyncio.CancelledError:
                 raise
+            except (RedisConnectionError, RedisTimeoutError, OSError) as exc:
+                # Redis unreachable: one line per outage (kernel.errors.outages), not a
+                # traceback per retry; resubscribe once it answers.
+                outages.failed("redis", exc)
+                await asyncio.sleep(0.5)
             except Exception:
                 # Redis restarted: resubscribe; consoles resynchronise from their hello.
                 log.exception("live hub lost Redis; reconnecting")

@@ -136,7 +136,7 @@ def caller_wants_callback(
 def gateway_instructions(
     session: SessionDep,
     _body: SignedBody,
-    after: Annotated[int, Query(ge=0)] = 0,
+    after: Annotated[int, Query(ge=0, le=2**31 - 1)] = 0,  # the id column's range
     limit: Annotated[int, Query(ge=1, le=1000)] = 200,
 ) -> list[dict[str, Any]]:
     """The default outbound driver's log: what the gateway should do, oldest first."""

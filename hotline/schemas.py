@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import functools
+import zoneinfo
 from datetime import date, datetime
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, StrictFloat, StrictInt, field_validator
 
 from hotline.vocab import CallDirection, CallStatus, GatewayAction, Presence, ReceiptStatus
 from triage.areas.schemas import WardLevelOut
@@ -80,12 +82,26 @@ class BranchIn(Strict):
     name: str = Field(min_length=1, max_length=128)
     name_vi: str = Field(default="", max_length=128)
     skill: str = Field(min_length=1, max_length=32, pattern=r"^[a-z0-9_]+$")
-    sl_target: float = Field(default=0.8, gt=0, le=1)
-    sl_threshold_s: int = Field(default=20, gt=0, le=3600)
-    max_queue: int = Field(default=200, gt=0, le=100000)
+    sl_target: StrictFloat = Field(default=0.8, gt=0, le=1)
+    sl_threshold_s: StrictInt = Field(default=20, gt=0, le=3600)
+    max_queue: StrictInt = Field(default=200, gt=0, le=100000)
     opens_at: str = Field(default="00:00", pattern=r"^([01][0-9]|2[0-3]):[0-5][0-9]$")
     closes_at: str = Field(default="00:00", pattern=r"^([01][0-9]|2[0-3]):[0-5][0-9]$")
-    timezone: str = Field(default="Asia/Ho_Chi_Minh", max_length=64)
+    timezone: str = Field(
+        default="Asia/Ho_Chi_Minh", max_length=64, description="a tz database name"
+    )
+
+    @field_validator("timezone")
+    @classmethod
+    def _known_zone(cls, v: str) -> str:
+        if v not in _tz_names():
+            raise ValueError("must be a time zone of the tz database, e.g. Asia/Ho_Chi_Minh")
+        return v
+
+
+@functools.cache
+def _tz_names() -> frozenset[str]:
+    return frozenset(zoneinfo.available_timezones())
 
 
 class BranchOut(BaseModel):
@@ -109,7 +125,7 @@ class DoctorIn(Strict):
     full_name: str = Field(min_length=1, max_length=128)
     organisation: str = Field(default="", max_length=128)
     licence_number: str = Field(default="", max_length=64)
-    branches: dict[str, int] = Field(
+    branches: dict[str, StrictInt] = Field(
         description="branch digit -> preference level (1 = first choice)", min_length=1
     )
 

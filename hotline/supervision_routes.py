@@ -18,6 +18,7 @@ from kernel.accounts import Principal, Role
 from kernel.db import utcnow
 from kernel.deps import RedisDep, SessionDep, require_roles
 from kernel.errors import Forbidden, InvalidInput
+from kernel.input_guard import IsoDatetime
 from kernel.settings import get_settings
 
 router = APIRouter(prefix="/api/v1")
@@ -43,8 +44,8 @@ def _aware(value: datetime | None) -> datetime | None:
 
 
 def window(
-    start: Annotated[datetime | None, Query(alias="from")] = None,
-    end: Annotated[datetime | None, Query(alias="to")] = None,
+    start: Annotated[IsoDatetime | None, Query(alias="from")] = None,
+    end: Annotated[IsoDatetime | None, Query(alias="to")] = None,
 ) -> tuple[datetime, datetime]:
     """[from, to): the last 24 hours unless given; ISO-8601, UTC when no offset is given."""
     end_at = _aware(end) or utcnow()
@@ -58,6 +59,10 @@ Window = Annotated[tuple[datetime, datetime], Depends(window)]
 
 
 # --------------------------------------------------------------------------- KPIs, staffing
+
+# Bounds on the calculator's inputs: far beyond any hotline, short of overflowing the maths.
+MAX_CALLS_PER_HOUR = 100_000
+MAX_SECONDS = 86_400
 
 
 @router.get("/branches/{digit}/kpis", response_model=schemas.BranchKpisOut, tags=["supervision"])
@@ -77,10 +82,10 @@ def branch_kpis(
 def branch_staffing(
     _p: Supervisor,
     branch: ValidBranch,
-    calls_per_hour: float,
-    aht_s: float,
-    target: float | None = None,
-    threshold_s: float | None = None,
+    calls_per_hour: Annotated[float, Query(ge=0, le=MAX_CALLS_PER_HOUR)],
+    aht_s: Annotated[float, Query(gt=0, le=MAX_SECONDS)],
+    target: Annotated[float | None, Query(gt=0, le=1)] = None,
+    threshold_s: Annotated[float | None, Query(gt=0, le=MAX_SECONDS)] = None,
 ) -> dict[str, Any]:
     goal = branch.sl_target if target is None else target
     within = branch.sl_threshold_s if threshold_s is None else threshold_s
@@ -181,8 +186,8 @@ def branch_coverage(
     _p: Supervisor,
     branch: ValidBranch,
     day: Annotated[date | None, Query(alias="date")] = None,
-    calls_per_hour: Annotated[float | None, Query(ge=0)] = None,
-    aht_s: Annotated[float | None, Query(gt=0)] = None,
+    calls_per_hour: Annotated[float | None, Query(ge=0, le=MAX_CALLS_PER_HOUR)] = None,
+    aht_s: Annotated[float | None, Query(gt=0, le=MAX_SECONDS)] = None,
 ) -> dict[str, Any]:
     """Per local hour: doctors booked vs the Erlang C need; the forecast defaults to the last 7 days."""
     from zoneinfo import ZoneInfo

@@ -13,6 +13,7 @@ from sqlalchemy import CheckConstraint, DateTime, Engine, MetaData, String, crea
 from sqlalchemy.orm import DeclarativeBase, Session, sessionmaker
 from sqlalchemy.types import TypeDecorator
 
+from kernel.errors import outages
 from kernel.settings import Settings, get_settings
 
 NAMING_CONVENTION = {
@@ -101,7 +102,16 @@ def make_engine(settings: Settings) -> Engine:
             dbapi_conn.isolation_level = None
 
         return engine
-    return create_engine(url, pool_size=20, max_overflow=20, pool_pre_ping=True)
+    engine = create_engine(
+        url,
+        pool_size=20,
+        max_overflow=20,
+        pool_pre_ping=True,
+        connect_args={"connect_timeout": settings.database_connect_timeout_s},
+    )
+    # A new connection is the database answering again after an outage (one log line).
+    event.listen(engine, "connect", lambda *_: outages.answered("database"))
+    return engine
 
 
 def get_engine() -> Engine:

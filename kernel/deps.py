@@ -6,8 +6,8 @@ from collections.abc import Callable, Iterator
 from typing import Annotated
 
 import redis
-from fastapi import Depends, Header
-from fastapi.security import OAuth2PasswordBearer
+from fastapi import Depends
+from fastapi.security import APIKeyHeader, OAuth2PasswordBearer
 from sqlalchemy.orm import Session
 
 from kernel import accounts
@@ -30,6 +30,8 @@ SessionDep = Annotated[Session, Depends(db_session, scope="function")]
 RedisDep = Annotated[redis.Redis, Depends(get_redis)]
 
 _bearer = OAuth2PasswordBearer(tokenUrl="/api/v1/auth/token", auto_error=False)
+# A security scheme (not a header parameter), so the description says what it is.
+_api_key = APIKeyHeader(name="X-API-Key", auto_error=False)
 
 
 def principal_for_token(session: Session, token: str) -> Principal | None:
@@ -45,7 +47,7 @@ def principal_for_token(session: Session, token: str) -> Principal | None:
 def current_principal(
     session: SessionDep,
     token: Annotated[str | None, Depends(_bearer)],
-    x_api_key: Annotated[str | None, Header()] = None,
+    x_api_key: Annotated[str | None, Depends(_api_key)] = None,
 ) -> Principal:
     if x_api_key:
         principal = accounts.principal_for_api_key(session, x_api_key)

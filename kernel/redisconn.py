@@ -154,7 +154,12 @@ def get_redis() -> redis.Redis:
     url = redis_url()
     client = _clients.get(url)
     if client is None:
-        client = _client(url, decode_responses=True, health_check_interval=30)
+        client = _client(
+            url,
+            decode_responses=True,
+            health_check_interval=30,
+            socket_connect_timeout=get_settings().redis_connect_timeout_s,
+        )
         _clients[url] = client
     return client
 
@@ -165,7 +170,7 @@ def get_redis_bytes() -> redis.Redis:
     key = "bytes:" + url
     client = _clients.get(key)
     if client is None:
-        client = _client(url)
+        client = _client(url, socket_connect_timeout=get_settings().redis_connect_timeout_s)
         _clients[key] = client
     return client
 

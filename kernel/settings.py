@@ -59,6 +59,14 @@ class Settings(BaseSettings):
     hold_ttl_s: int = 900
     bed_staleness_s: int = 6 * 3600
     ambulance_speed_kmh: float = 30.0
+    # Clocks of hospital systems drift; bed counts dated further ahead of ours than this are
+    # a typo, not a clock, and are refused (they would block every accurate update after).
+    bed_clock_skew_s: float = 120.0
+
+    # Outages: how long a connection attempt to Redis or the database may take before the
+    # request answers 503 (short, so a dead dependency does not hold requests for long).
+    redis_connect_timeout_s: float = 2.0
+    database_connect_timeout_s: int = 3
 
     # Triage follow-ups and escalation. Policy fields to override (their names are in
     # docs/clinical-rules.md); the overrides must include a new "name".

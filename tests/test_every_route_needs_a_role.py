@@ -6,6 +6,7 @@ import re
 
 # The pages themselves are public files; everything they show comes from the API.
 PUBLIC = {("GET", "/healthz"), ("POST", "/api/v1/auth/token"), ("GET", "/")}
+PUBLIC |= {("GET", "/healthz/live"), ("GET", "/healthz/ready")}
 
 
 def test_no_route_answers_an_anonymous_caller(client):

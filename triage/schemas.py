@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import date, datetime
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, StrictFloat, StrictInt, field_validator
 
 from triage.vocabulary import (
     Action,
@@ -30,16 +30,16 @@ class VitalsIn(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    age: float = Field(description="years; fractions allowed for infants (2/12 = two months)")
-    respiratory_rate: int | None = None
-    spo2: int | None = None
+    age: StrictFloat = Field(description="years; fractions allowed for infants (2/12 = two months)")
+    respiratory_rate: StrictInt | None = None
+    spo2: StrictInt | None = None
     on_oxygen: bool | None = None
     spo2_scale: Literal[1, 2] = 1
-    systolic_bp: int | None = None
-    diastolic_bp: int | None = None
-    pulse: int | None = None
+    systolic_bp: StrictInt | None = None
+    diastolic_bp: StrictInt | None = None
+    pulse: StrictInt | None = None
     consciousness: Consciousness | None = None
-    temperature_c: float | None = None
+    temperature_c: StrictFloat | None = None
     symptoms: list[str] = []
 
 
@@ -84,17 +84,17 @@ class PatientIn(BaseModel):
     full_name: str = Field(min_length=1, max_length=128)
     phones: list[str] = Field(default=[], max_length=5)
     date_of_birth: date | None = None
-    age_years: float | None = Field(default=None, ge=0, le=130)
+    age_years: StrictFloat | None = Field(default=None, ge=0, le=130)
     sex: Sex | None = None
     ward_code: str | None = Field(default=None, max_length=16)
     risk_factors: list[str] = []
     pregnant: bool = False
-    vaccination_doses: int | None = Field(default=None, ge=0, le=10)
+    vaccination_doses: StrictInt | None = Field(default=None, ge=0, le=10)
     positive_test_on: date | None = None
     isolation_place: IsolationPlace = IsolationPlace.HOME
-    care_tier: int | None = Field(default=None, ge=1, le=9)
-    lat: float | None = Field(default=None, ge=-90, le=90)
-    lon: float | None = Field(default=None, ge=-180, le=180)
+    care_tier: StrictInt | None = Field(default=None, ge=1, le=9)
+    lat: StrictFloat | None = Field(default=None, ge=-90, le=90)
+    lon: StrictFloat | None = Field(default=None, ge=-180, le=180)
 
 
 class PatientPatch(BaseModel):
@@ -103,19 +103,19 @@ class PatientPatch(BaseModel):
     full_name: str | None = Field(default=None, min_length=1, max_length=128)
     add_phones: list[str] = []
     date_of_birth: date | None = None
-    age_years: float | None = Field(default=None, ge=0, le=130)
+    age_years: StrictFloat | None = Field(default=None, ge=0, le=130)
     sex: Sex | None = None
     ward_code: str | None = Field(default=None, max_length=16)
     risk_factors: list[str] | None = None
     pregnant: bool | None = None
-    vaccination_doses: int | None = Field(default=None, ge=0, le=10)
+    vaccination_doses: StrictInt | None = Field(default=None, ge=0, le=10)
     positive_test_on: date | None = None
     isolation_place: IsolationPlace | None = None
-    care_tier: int | None = Field(default=None, ge=1, le=9)
+    care_tier: StrictInt | None = Field(default=None, ge=1, le=9)
     outcome: Outcome | None = None
     outcome_on: date | None = None
-    lat: float | None = Field(default=None, ge=-90, le=90)
-    lon: float | None = Field(default=None, ge=-180, le=180)
+    lat: StrictFloat | None = Field(default=None, ge=-90, le=90)
+    lon: StrictFloat | None = Field(default=None, ge=-180, le=180)
 
 
 class PatientOut(BaseModel):
@@ -151,7 +151,7 @@ class PatientOut(BaseModel):
 
 class AssessmentVitalsIn(VitalsIn):
     # At signing the age may come from the patient record.
-    age: float | None = None  # type: ignore[assignment]
+    age: StrictFloat | None = None  # type: ignore[assignment]
 
 
 class DecisionIn(BaseModel):
@@ -159,7 +159,7 @@ class DecisionIn(BaseModel):
 
     action: Action
     level_of_care: LevelOfCare | None = None
-    follow_up_hours: float | None = Field(default=None, gt=0, le=72)
+    follow_up_hours: StrictFloat | None = Field(default=None, gt=0, le=72)
 
 
 class AssessmentIn(BaseModel):

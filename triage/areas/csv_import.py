@@ -18,12 +18,18 @@ from triage.areas.wards import set_vaccination
 SAMPLE_CSV = Path(__file__).parent.parent / "data" / "hcmc_wards_sample.csv"
 
 Row = dict[str, str]
+REQUIRED_COLUMNS = ("province_code", "district_code", "ward_code", "ward_name")
 
 
 def read_areas_csv(text: str) -> list[Row]:
     """Rows of an areas CSV; lines starting with # are comments (the sample labels its demo figures there)."""
     lines = [ln for ln in text.splitlines() if ln.strip() and not ln.lstrip().startswith("#")]
-    return [dict(r) for r in csv.DictReader(io.StringIO("\n".join(lines)))]
+    reader = csv.DictReader(io.StringIO("\n".join(lines)))
+    missing = [c for c in REQUIRED_COLUMNS if c not in (reader.fieldnames or [])]
+    if missing:
+        # Not an areas CSV at all (an empty body, JSON sent by mistake): say so, import nothing.
+        raise InvalidInput("csv", "the header line must name " + ", ".join(REQUIRED_COLUMNS))
+    return [dict(r) for r in reader]
 
 
 def _int(row: Row, name: str, line: int, *, required: bool = True) -> int | None:
@@ -112,7 +118,7 @@ def import_areas(session: Session, rows: Sequence[Row]) -> dict[str, int]:
     """Upsert provinces, districts, wards (and vaccination figures when the row has them)."""
     counts = {"provinces": 0, "districts": 0, "wards": 0, "vaccinations": 0}
     for n, row in enumerate(rows, start=1):
-        for name in ("province_code", "district_code", "ward_code", "ward_name"):
+        for name in REQUIRED_COLUMNS:
             if not (row.get(name) or "").strip():
                 raise InvalidInput(f"row {n}: {name}", "is required")
         pcode, dcode, wcode = (

@@ -12,6 +12,7 @@ from kernel.accounts import Principal, Role
 from kernel.db import utcnow
 from kernel.deps import SessionDep, require_roles
 from kernel.errors import InvalidInput
+from kernel.input_guard import IsoDatetime
 from triage.areas import csv_import, decision_218, jobs, wards
 from triage.areas import levels as ward_levels
 from triage.areas import reinforcement as advice
@@ -169,8 +170,8 @@ def _aware(value: datetime | None) -> datetime | None:
 def export_levels(
     session: SessionDep,
     _: Supervisor,
-    start: Annotated[datetime | None, Query(alias="from")] = None,
-    end: Annotated[datetime | None, Query(alias="to")] = None,
+    start: Annotated[IsoDatetime | None, Query(alias="from")] = None,
+    end: Annotated[IsoDatetime | None, Query(alias="to")] = None,
 ) -> Response:
     """Ward level results in force during [from, to) (last 7 days by default), one row per result."""
     end_at = _aware(end) or utcnow()

@@ -5,11 +5,15 @@ from __future__ import annotations
 from datetime import date
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, StrictFloat, StrictInt
 
 from triage.vocabulary import Capacity, StationKind, StationOperator
 
 # --------------------------------------------------------------------------- epidemic levels
+
+
+# The largest count a database integer column holds.
+MAX_COUNT = 2**31 - 1
 
 
 class AssessIn(BaseModel):
@@ -17,15 +21,15 @@ class AssessIn(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    new_cases_7d_per_100k: float
-    oxygen_cases_per_100k: float
-    deaths_7d_per_100k: float
-    vaccinated_share: float
-    high_risk_vaccinated_share: float
-    care_readiness_per_10k: float
-    district_free_beds_per_100k: float
+    new_cases_7d_per_100k: StrictFloat
+    oxygen_cases_per_100k: StrictFloat
+    deaths_7d_per_100k: StrictFloat
+    vaccinated_share: StrictFloat
+    high_risk_vaccinated_share: StrictFloat
+    care_readiness_per_10k: StrictFloat
+    district_free_beds_per_100k: StrictFloat
     # null means not reported; the policy says how that counts (as not met, by default).
-    province_icu_beds_per_100k: float | None
+    province_icu_beds_per_100k: StrictFloat | None
 
 
 class StepOut(BaseModel):
@@ -126,8 +130,8 @@ class VaccinationIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     as_of: date
-    fully_vaccinated: int = Field(ge=0)
-    high_risk_fully_vaccinated: int = Field(ge=0)
+    fully_vaccinated: StrictInt = Field(ge=0, le=MAX_COUNT)
+    high_risk_fully_vaccinated: StrictInt = Field(ge=0, le=MAX_COUNT)
     source: str = Field(default="", max_length=128)
 
 
@@ -163,12 +167,12 @@ class StationIn(BaseModel):
     # Kind and operator are checked by the service, which names the vocabulary in its error.
     kind: str = StationKind.FIXED
     operator: str = StationOperator.PUBLIC
-    doctors: int = Field(default=0, ge=0)
-    nurses: int = Field(default=0, ge=0)
-    volunteers: int = Field(default=0, ge=0)
+    doctors: StrictInt = Field(default=0, ge=0, le=MAX_COUNT)
+    nurses: StrictInt = Field(default=0, ge=0, le=MAX_COUNT)
+    volunteers: StrictInt = Field(default=0, ge=0, le=MAX_COUNT)
     opens_at: str = "00:00"
     closes_at: str = "00:00"
-    home_patient_capacity: int = Field(default=0, ge=0)
+    home_patient_capacity: StrictInt = Field(default=0, ge=0, le=MAX_COUNT)
     active: bool = True
 
 
@@ -179,12 +183,12 @@ class StationPatch(BaseModel):
     name: str | None = Field(default=None, min_length=1, max_length=200)
     kind: str | None = None
     operator: str | None = None
-    doctors: int | None = Field(default=None, ge=0)
-    nurses: int | None = Field(default=None, ge=0)
-    volunteers: int | None = Field(default=None, ge=0)
+    doctors: StrictInt | None = Field(default=None, ge=0, le=MAX_COUNT)
+    nurses: StrictInt | None = Field(default=None, ge=0, le=MAX_COUNT)
+    volunteers: StrictInt | None = Field(default=None, ge=0, le=MAX_COUNT)
     opens_at: str | None = None
     closes_at: str | None = None
-    home_patient_capacity: int | None = Field(default=None, ge=0)
+    home_patient_capacity: StrictInt | None = Field(default=None, ge=0, le=MAX_COUNT)
     active: bool | None = None
 
 
