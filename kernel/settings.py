@@ -75,6 +75,11 @@ class Settings(BaseSettings):
     epidemic_policy_overrides: dict[str, Any] = {}
     area_policy_overrides: dict[str, Any] = {}
 
+    # The workers' scheduler (kernel/scheduler.py): how often the holder of the scheduling
+    # role asks the database what is due, and how long the role outlives a silent holder.
+    scheduler_tick_s: float = 1.0
+    scheduler_lease_s: float = 4.0
+
     @field_validator("database_url", "redis_url", mode="before")
     @classmethod
     def _blank_is_unset(cls, v: object) -> object:
