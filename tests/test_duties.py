@@ -26,13 +26,14 @@ from sqlalchemy import update
 from dispatch import enqueue
 from dispatch.models import TransferRequest
 from kernel.db import unit_of_work, utcnow
-from kernel.redisconn import get_redis, get_redis_bytes
+from kernel.redisconn import get_redis, get_redis_bytes, redis_server_binary
 from kernel.scheduler import LEASE_KEY
 from tests.helpers import (
     PICKUP,
     ROOT,
     child_env,
     followup,
+    free_port,
     login,
     make_hospital,
     new_patient,
@@ -175,6 +176,7 @@ def test_a_killed_scheduler_is_replaced_within_its_lease(client: Any, workers: W
     fid, due = followup_due_in(client, doc, 8, "0901000003")
     workers.kill(first)
     killed_at = time.monotonic()
+    lease_left_ms = get_redis().pttl(LEASE_KEY)  # what the dead holder's lease still had
     # While no worker runs, a transfer is requested (its job waits in Redis) ...
     rid = post_transfer(client, doc, "p-kill-1")
     # ... and a second worker starts two seconds after the kill.
@@ -184,7 +186,10 @@ def test_a_killed_scheduler_is_replaced_within_its_lease(client: Any, workers: W
     took = time.monotonic() - killed_at
     wait_for(lambda: held(rid), timeout=WAIT_S, what="the request to be matched")
     done = wait_for(lambda: dispatched(fid), timeout=WAIT_S, what="the follow-up to be dispatched")
-    print(f"\nrole taken {took:.2f} s after the SIGKILL (lease {4.0} s, new worker started at 2 s)")
+    print(
+        f"\nrole taken {took:.2f} s after the SIGKILL (the dead lease had {lease_left_ms} ms left;"
+        " the new worker started 2 s after the kill)"
+    )
     print(f"follow-up due across the kill: {(done - due).total_seconds():.2f} s late")
     assert followup(fid).state == "dispatched"
 
@@ -209,3 +214,77 @@ def test_a_transfer_whose_enqueue_failed_is_still_matched(
     with unit_of_work() as session:
         req = session.get(TransferRequest, rid)
         assert req is not None and req.hospital_id is not None
+
+
+class PrivateRedis:
+    """A Redis server of this test's own, on a fixed port, that the test stops and restarts."""
+
+    def __init__(self) -> None:
+        self.port = free_port()
+        self.url = f"redis://127.0.0.1:{self.port}/0"
+        self.proc: subprocess.Popen[bytes] | None = None
+
+    def start(self) -> None:
+        self.proc = subprocess.Popen(
+            [redis_server_binary(), "--port", str(self.port), "--save", "", "--appendonly", "no"],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+            start_new_session=True,
+        )
+        wait_for(self.answers, timeout=WAIT_S, what="the private Redis to start")
+
+    def stop(self) -> None:
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.wait(10)
+
+    def client(self) -> redis.Redis:
+        return redis.Redis.from_url(self.url, decode_responses=True, socket_connect_timeout=1)
+
+    def answers(self) -> bool:
+        try:
+            return bool(self.client().ping())
+        except redis.RedisError:
+            return False
+
+
+def test_a_worker_waits_out_a_redis_outage_and_does_what_fell_due(client: Any) -> None:
+    seed_branches()
+    doc = login(client, "doc")
+    private = PrivateRedis()
+    private.start()
+    log = ROOT / "test-artifacts" / "duties-outage-worker.log"
+    log.parent.mkdir(exist_ok=True)
+    with log.open("wb") as out:
+        worker = subprocess.Popen(
+            [sys.executable, "-c", "from hotline.jobs import run_worker; run_worker()"],
+            env=child_env({"REDIS_URL": private.url}),
+            cwd=ROOT,
+            start_new_session=True,
+            stderr=out,
+        )
+    try:
+        wait_for(
+            lambda: f":{worker.pid}:" in str(private.client().get(LEASE_KEY) or ""),
+            timeout=WAIT_S,
+            what="the worker to hold the role",
+        )
+        fid, due = followup_due_in(client, doc, 2, "0901000009")
+        private.stop()
+        # The follow-up falls due while Redis is gone.
+        wait_for(lambda: utcnow() > due + timedelta(seconds=2), timeout=WAIT_S, what="the due time")
+        assert followup(fid).state == "scheduled" and worker.poll() is None
+        private.start()
+        back = utcnow()
+        done = wait_for(lambda: dispatched(fid), timeout=WAIT_S, what="the follow-up after Redis")
+        assert worker.poll() is None, "the worker survived the outage"
+        print(f"\nfollow-up dispatched {(done - back).total_seconds():.2f} s after Redis came back")
+        # One line per outage from each loop, not one per retry.
+        text = log.read_text()
+        assert text.count("could not connect to Redis") == 1, text
+        assert text.count("scheduler: Redis unreachable") == 1, text
+    finally:
+        if worker.poll() is None:
+            os.killpg(worker.pid, signal.SIGKILL)
+            worker.wait(10)
+        private.stop()
