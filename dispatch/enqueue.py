@@ -13,6 +13,7 @@ from sqlalchemy.orm import Session
 from dispatch.models import TransferRequest
 from dispatch.vocab import TransferStatus
 from kernel import events
+from kernel.duties import STALE_JOB_S, Due, enqueue_once
 from kernel.redisconn import get_redis_bytes
 
 DISPATCH_QUEUE = "dispatch"
@@ -23,10 +24,15 @@ def queue(name: str) -> Queue:
     return Queue(name, connection=get_redis_bytes())
 
 
-def enqueue_match(request_id: str) -> None:
-    queue(DISPATCH_QUEUE).enqueue(
-        "dispatch.jobs.match_request", request_id, job_timeout=120, result_ttl=60
-    )
+def match_job(request_id: str) -> Due:
+    """The one job that matches a request: its id is the request's, so it is queued once."""
+    return Due(DISPATCH_QUEUE, "dispatch.jobs.match_request", (request_id,), f"match-{request_id}")
+
+
+def enqueue_match(request_id: str, *, stale_after_s: float = STALE_JOB_S) -> bool:
+    """Queue the request's match unless it is queued or running; if Redis fails here, the
+    scheduler finds the request still unmatched in the database and queues it."""
+    return enqueue_once(match_job(request_id), stale_after_s=stale_after_s)
 
 
 def enqueue_waiting_pass(bed_type: str) -> None:

@@ -7,25 +7,28 @@ state change underneath is a conditional UPDATE.
 from __future__ import annotations
 
 import logging
-from datetime import timedelta
+from datetime import datetime
 
+from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError, OperationalError
+from sqlalchemy.orm import Session
 from sqlalchemy.orm.exc import StaleDataError
 
 from dispatch import holds, matching
-from dispatch.enqueue import MAINTENANCE_QUEUE, enqueue_match, enqueue_waiting_pass, queue
+from dispatch.enqueue import enqueue_match, enqueue_waiting_pass, match_job
+from dispatch.models import TransferRequest
 from dispatch.vocab import TransferStatus
 from kernel import telemetry
-from kernel.db import reset_engine, unit_of_work
+from kernel.db import unit_of_work
+from kernel.duties import Due
 from kernel.errors import Conflict
-from kernel.redisconn import get_redis
 
 log = logging.getLogger(__name__)
 
 # A request still `requested`/`matching` this long after its last change lost its worker.
 STUCK_AFTER_S = 30.0
 MAINTENANCE_EVERY_S = 5.0
-_LEASE_KEY = "dispatch:maintenance:scheduled"
+DUE_PER_TICK = 500
 CLAIMED = "claimed"
 # What a worker loses to another worker or an operator who moved the request first.
 RACED = (Conflict, IntegrityError, StaleDataError)
@@ -58,7 +61,6 @@ def match_claimed(request_id: str) -> str:
 
 def match_request(request_id: str) -> str:
     """Match one transfer request: claim it, then find and hold the earliest bed."""
-    ensure_maintenance_scheduled()
     claimed = claim_request(request_id)
     return match_claimed(request_id) if claimed == CLAIMED else claimed
 
@@ -78,8 +80,11 @@ def match_waiting(bed_type: str) -> int:
     return placed
 
 
-def maintain(*, stuck_after_s: float = STUCK_AFTER_S, reschedule: bool = True) -> dict[str, int]:
-    """Expire due holds, re-enqueue requests a dead worker left behind, retry the waiting queues."""
+def maintain(*, stuck_after_s: float = STUCK_AFTER_S) -> dict[str, int]:
+    """Expire due holds, re-enqueue requests a dead worker left behind, retry the waiting queues.
+
+    A periodic duty (`hotline/duties.py`): the scheduler queues it every MAINTENANCE_EVERY_S.
+    """
     summary = {"expired": 0, "requeued": 0, "waiting_passes": 0}
     try:
         with unit_of_work() as session:
@@ -88,34 +93,28 @@ def maintain(*, stuck_after_s: float = STUCK_AFTER_S, reschedule: bool = True) -
             stuck = matching.requests_stuck(session, older_than_s=stuck_after_s)
             bed_types = matching.bed_types_waiting(session)
         for request_id in stuck:
-            enqueue_match(request_id)
+            # Matching this long means its worker is gone, whatever its last heartbeat says.
+            enqueue_match(request_id, stale_after_s=stuck_after_s)
         summary["requeued"] = len(stuck)
         for bed_type in bed_types:
             enqueue_waiting_pass(bed_type)
         summary["waiting_passes"] = len(bed_types)
         telemetry.mark_sweep_now("dispatch_maintenance")
-    except OperationalError:
-        log.exception("dispatch maintenance failed; the next run retries")
-    finally:
-        if reschedule:
-            get_redis().delete(_LEASE_KEY)
-            ensure_maintenance_scheduled()
+    except OperationalError as exc:
+        log.warning("dispatch maintenance failed (%s); the next run retries", exc.orig)
     return summary
 
 
-def ensure_maintenance_scheduled() -> None:
-    """Keep one maintenance run scheduled; a lease key stops duplicates, its expiry heals loss."""
-    r = get_redis()
-    if r.set(_LEASE_KEY, "1", nx=True, ex=int(MAINTENANCE_EVERY_S * 4)):
-        queue(MAINTENANCE_QUEUE).enqueue_in(
-            timedelta(seconds=MAINTENANCE_EVERY_S), maintain, result_ttl=60
-        )
+def due_jobs(session: Session, now: datetime) -> list[Due]:
+    """Requests that need a worker now (new, refused, or left matching): one match job each.
 
-
-def on_worker_start() -> None:
-    """Run once when a worker starts: expire holds that fell due while no worker ran.
-
-    The engine is disposed afterwards so forked job processes never share its connections.
+    Queued once by id, so a request whose job waits or runs is left alone; one whose job was
+    lost (Redis flushed, the enqueue after its commit failed, the worker killed) is queued again.
     """
-    maintain()
-    reset_engine()
+    ids = session.scalars(
+        select(TransferRequest.id)
+        .where(TransferRequest.status.in_(matching.NEEDS_A_WORKER))
+        .order_by(TransferRequest.urgency_rank, TransferRequest.requested_at)
+        .limit(DUE_PER_TICK)
+    )
+    return [match_job(rid) for rid in ids]

@@ -3,16 +3,17 @@
 from __future__ import annotations
 
 import logging
+import time
 
+import redis
 from rq import Queue, Worker
 
-from dispatch import jobs as dispatch_jobs
-from hotline import followups, tables
+from hotline import duties, followups, tables
 from kernel import logs
+from kernel.duties import JOB_HEARTBEAT_S
 from kernel.redisconn import get_redis_bytes
+from kernel.scheduler import MAX_BACKOFF_S, Scheduler
 from kernel.settings import get_settings
-from triage import jobs as triage_jobs
-from triage.areas import jobs as area_jobs
 
 QUEUES = ("dispatch", "followups", "maintenance", "default")
 
@@ -23,20 +24,62 @@ def queue(name: str) -> Queue:
     return Queue(name, connection=get_redis_bytes())
 
 
+class _OneLinePerOutage(logging.Filter):
+    """RQ logs every failed reconnection; keep the first of an outage, drop the rest."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.down = False
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if "could not connect to Redis" not in record.getMessage():
+            return True
+        seen, self.down = self.down, True
+        return not seen
+
+    def back(self, what: str) -> None:
+        if what == "Redis":
+            self.down = False
+
+
+def _wait_for_redis(conn: redis.Redis) -> None:
+    delay = 0.25
+    while True:
+        try:
+            conn.ping()
+            return
+        except redis.RedisError:
+            time.sleep(delay)
+            delay = min(delay * 2, MAX_BACKOFF_S)
+
+
 def run_worker(*, burst: bool = False, queues: list[str] | None = None) -> int:
     logs.configure(get_settings().log_level)
     logging.getLogger("alembic").setLevel(logging.WARNING)  # the schema check is not news
+    quiet = _OneLinePerOutage()
+    logging.getLogger("rq.worker").addFilter(quiet)
     conn = get_redis_bytes()
-    # Expire due holds and re-queue stuck requests before taking new work, so nothing
-    # waits for the first periodic pass after a restart.
-    dispatch_jobs.on_worker_start()
     # Configure the ORM once here, before the worker forks, not in every job's process.
     tables.load_all()
     followups.register()
-    # Scheduled follow-ups live in Redis, which keeps nothing across a restart; the
-    # sweep re-arms them from the database.
-    triage_jobs.arm_sweep(0)
-    area_jobs.ensure_scheduled()
-    worker = Worker([Queue(q, connection=conn) for q in (queues or QUEUES)], connection=conn)
-    worker.work(burst=burst, with_scheduler=True, logging_level="WARNING")
-    return 0
+    # Every worker runs the scheduler loop; one at a time holds the role and queues what the
+    # database says is due (hold expiry, re-matching, follow-ups, the periodic duties).
+    scheduler = Scheduler(duties.tick, on_back=quiet.back).start()
+    try:
+        while True:
+            worker = Worker(
+                [Queue(q, connection=conn) for q in (queues or QUEUES)], connection=conn
+            )
+            worker.job_monitoring_interval = JOB_HEARTBEAT_S
+            worker.max_connection_wait_time = MAX_BACKOFF_S
+            try:
+                worker.work(burst=burst, with_scheduler=False, logging_level="WARNING")
+            except redis.RedisError as exc:
+                # Raised outside RQ's own retry loop (registering, tearing down): wait it out.
+                log.warning("worker: Redis unreachable (%s); waiting", exc)
+            if burst or worker._shutdown_requested_date is not None:
+                return 0
+            # RQ gave up on an error (Redis went away mid-call): start again once it answers.
+            _wait_for_redis(conn)
+    finally:
+        scheduler.stop()

@@ -40,7 +40,6 @@ from prometheus_client.core import (
     Metric,
 )
 from prometheus_client.registry import Collector
-from rq.scheduler import SCHEDULER_LOCKING_KEY_TEMPLATE
 from rq.utils import str_to_date
 from sqlalchemy import case, func, select
 from sqlalchemy.orm import Session
@@ -55,6 +54,7 @@ from kernel import http_observe, telemetry
 from kernel.db import unit_of_work, utcnow
 from kernel.errors import Unauthorized
 from kernel.redisconn import get_redis
+from kernel.scheduler import LEASE_KEY as SCHEDULER_LEASE_KEY
 from kernel.settings import get_settings
 from triage.models import Assessment, FollowUp
 from triage.vocabulary import FollowUpState
@@ -506,7 +506,9 @@ class HotlineCollector(Collector):
             pipe.llen(queue_key)
             pipe.lindex(queue_key, 0)
             pipe.zcard(failed_key)
-            pipe.exists(SCHEDULER_LOCKING_KEY_TEMPLATE % q)
+            pipe.exists(
+                SCHEDULER_LEASE_KEY
+            )  # one scheduler (kernel/scheduler.py) serves every queue
         pipe.scard("rq:workers")
         for name in telemetry.HISTOGRAMS:
             pipe.hgetall(telemetry.histogram_key(name))
@@ -551,7 +553,7 @@ class HotlineCollector(Collector):
         )
         scheduler = fams.gauge(
             "hotline_rq_scheduler_up",
-            "1 when an RQ scheduler holds the queue's scheduler lock (it is alive), else 0.",
+            "1 when a worker holds the scheduling lease (kernel/scheduler.py: it is alive), else 0.",
             ("queue",),
         )
         heads: list[tuple[str, str]] = []

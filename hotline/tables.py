@@ -13,6 +13,7 @@ from sqlalchemy.orm import configure_mappers
 MODEL_MODULES = (
     "kernel.accounts",
     "kernel.events",
+    "kernel.duties",
     "hotline.models",
     "triage.models",
     "triage.areas.models",

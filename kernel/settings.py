@@ -102,6 +102,10 @@ class Settings(BaseSettings):
     metrics_token: str = ""
     metrics_window_s: int = 900
     log_level: str = "INFO"
+    # The workers' scheduler (kernel/scheduler.py): how often the holder of the scheduling
+    # role asks the database what is due, and how long the role outlives a silent holder.
+    scheduler_tick_s: float = 1.0
+    scheduler_lease_s: float = 4.0
 
     @field_validator("database_url", "redis_url", mode="before")
     @classmethod

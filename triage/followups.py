@@ -95,13 +95,13 @@ def schedule(
             "reason": reason,
         },
     )
-    fu_id, escalate_at = fu.id, fu.escalate_at
+    fu_id = fu.id
 
     def _enqueue() -> None:
         # Imported here: the jobs run this module's functions, so it imports this one.
         from triage import jobs
 
-        jobs.schedule_followup(fu_id, due, escalate_at)
+        jobs.schedule_followup(fu_id, due)
 
     events.after_commit(session, _enqueue)
     return fu

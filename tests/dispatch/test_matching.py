@@ -209,7 +209,7 @@ def test_expiry_by_the_maintenance_job_alone(staff, settings):
     rid = new_request("p-exp2")
     jobs.match_request(rid)
     time.sleep(1.1)  # the 1 s hold runs out
-    assert jobs.maintain(reschedule=False)["expired"] == 1
+    assert jobs.maintain()["expired"] == 1
     assert pool(staff["a"], "icu").held == 0
     assert transfer(rid)["status"] == "requested"
 

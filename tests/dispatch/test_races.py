@@ -130,8 +130,8 @@ def test_worker_killed_mid_match_loses_no_request_and_it_is_matched_once():
     assert pool(hospital, "icu").held == 0
     # The maintenance sweep notices the request nobody finishes and enqueues it again;
     # sweeping twice (two maintenance runs racing) still ends in one hold.
-    assert jobs.maintain(stuck_after_s=0, reschedule=False)["requeued"] == 1
-    assert jobs.maintain(stuck_after_s=0, reschedule=False)["requeued"] == 1
+    assert jobs.maintain(stuck_after_s=0)["requeued"] == 1
+    assert jobs.maintain(stuck_after_s=0)["requeued"] == 1
     run_workers(2)
     got = transfer(rid)
     assert got["status"] == "held"

@@ -246,12 +246,10 @@ def test_recompute_job_is_idempotent() -> None:
     from triage.areas import jobs as area_jobs
 
     _setup_calm_city()
-    assert area_jobs.recompute_levels(reschedule=False)["changed"] == 2
-    assert area_jobs.recompute_levels(reschedule=False) == {"changed": 0, "unchanged": 2}
+    assert area_jobs.recompute_levels()["changed"] == 2
+    assert area_jobs.recompute_levels() == {"changed": 0, "unchanged": 2}
     with unit_of_work() as s:
         assert s.scalar(select(func.count(EpidemicLevel.id))) == 2
-    assert area_jobs.ensure_scheduled() is True
-    assert area_jobs.ensure_scheduled() is False  # one schedule at a time
 
 
 def test_import_refuses_a_bad_row(client: Any, sup: str) -> None:

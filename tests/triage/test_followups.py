@@ -16,7 +16,7 @@ from triage import followups, jobs
 from triage.models import FollowUp
 
 
-def test_home_care_schedules_a_followup_job(client: Any) -> None:
+def test_home_care_schedules_a_followup_in_the_database(client: Any) -> None:
     doc = login(client, "doc")
     p = new_patient(client, doc)
     a = sign(client, doc, p["id"])
@@ -24,8 +24,12 @@ def test_home_care_schedules_a_followup_job(client: Any) -> None:
     assert fu.state == "scheduled" and fu.interval_hours == 12
     assert fu.due_at - timedelta(hours=12) == fu.escalate_at - timedelta(hours=12, seconds=1800)
     assert fu.phone == "0901234567" and fu.task_ref == f"followup:{fu.id}"
-    registry = jobs.followups_queue().scheduled_job_registry
-    assert registry.count >= 2  # due, overdue (+ the sweep)
+    # No timer in Redis: the scheduler's tick finds the follow-up on its row once it is due.
+    assert jobs.followups_queue().scheduled_job_registry.count == 0
+    with unit_of_work() as session:
+        assert jobs.due_jobs(session, fu.due_at - timedelta(seconds=1)) == []
+        due = jobs.due_jobs(session, fu.due_at)
+    assert [d.job_id for d in due] == [f"followup-due-{fu.id}"]
 
 
 def test_risk_factors_and_single_three_shorten_the_interval(client: Any) -> None:

@@ -13,7 +13,7 @@ from kernel.db import utcnow
 from kernel.deps import SessionDep, require_roles
 from kernel.errors import InvalidInput
 from kernel.input_guard import IsoDatetime
-from triage.areas import csv_import, decision_218, jobs, wards
+from triage.areas import csv_import, decision_218, wards
 from triage.areas import levels as ward_levels
 from triage.areas import reinforcement as advice
 from triage.areas import stations as station_service
@@ -61,8 +61,6 @@ def assess(body: AssessIn, _: Supervisor) -> dict[str, Any]:
 @router.get("/epidemic/levels", response_model=LevelsOut, responses=_errors)
 def levels(session: SessionDep, _: Supervisor) -> dict[str, Any]:
     """Every ward's latest level from live data, each with its inputs, sources and steps."""
-    # Whoever watches the levels keeps the periodic recompute armed (a no-op when it is).
-    jobs.ensure_scheduled()
     views = ward_levels.current_levels(session)
     return {"at": utcnow().isoformat(), "summary": ward_levels.level_summary(views), "wards": views}
 
@@ -71,7 +69,6 @@ def levels(session: SessionDep, _: Supervisor) -> dict[str, Any]:
 def recompute(session: SessionDep, _: Supervisor) -> dict[str, Any]:
     """Recompute every ward now (the scheduled job does the same)."""
     counts = ward_levels.recompute_levels(session)
-    jobs.ensure_scheduled()
     return {**counts, "summary": ward_levels.level_summary(ward_levels.current_levels(session))}
 
 
