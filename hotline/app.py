@@ -17,6 +17,7 @@ from redis.exceptions import TimeoutError as RedisTimeoutError
 from sqlalchemy import text
 from sqlalchemy.exc import OperationalError
 
+from dispatch import beds_import
 from dispatch import routes as dispatch_routes
 from dispatch.fhir import routes as fhir_routes
 from hotline import (
@@ -145,6 +146,7 @@ def create_app() -> FastAPI:
     app.include_router(area_routes.router)
     app.include_router(dashboard_routes.router)
     app.include_router(fhir_routes.router)
+    app.include_router(beds_import.router)
     if STATIC.exists():
         app.mount("/static", StaticFiles(directory=STATIC), name="static")
 
