@@ -17,6 +17,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import HTMLResponse, Response
 from fastapi.routing import APIRoute
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.requests import ClientDisconnect
 
 from dispatch import access, beds, holds
 from dispatch.fhir import codes
@@ -129,10 +130,15 @@ async def report_body(request: Request) -> bytes:
     if declared.isdigit() and int(declared) > MAX_BODY:
         raise FhirProblem(413, "too-long", None, f"a report must be at most {MAX_BODY} bytes")
     body = bytearray()
-    async for chunk in request.stream():
-        body += chunk
-        if len(body) > MAX_BODY:
-            raise FhirProblem(413, "too-long", None, f"a report must be at most {MAX_BODY} bytes")
+    try:
+        async for chunk in request.stream():
+            body += chunk
+            if len(body) > MAX_BODY:
+                raise FhirProblem(
+                    413, "too-long", None, f"a report must be at most {MAX_BODY} bytes"
+                )
+    except ClientDisconnect:
+        raise FhirProblem(400, "incomplete", None, "the body was cut off") from None
     return bytes(body)
 
 
