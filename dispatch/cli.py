@@ -94,3 +94,6 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         "file", help=f"CSV with columns {', '.join(COLUMNS)} (capabilities ;-separated)"
     )
     imp.set_defaults(func=cmd_import)
+    from dispatch import beds_import
+
+    beds_import.register(sub)

@@ -17,7 +17,9 @@ from redis.exceptions import TimeoutError as RedisTimeoutError
 from sqlalchemy import text
 from sqlalchemy.exc import OperationalError
 
+from dispatch import beds_import
 from dispatch import routes as dispatch_routes
+from dispatch.fhir import routes as fhir_routes
 from hotline import (
     console_ws,
     dashboard_routes,
@@ -159,6 +161,8 @@ def create_app() -> FastAPI:
     app.include_router(dispatch_routes.router)
     app.include_router(area_routes.router)
     app.include_router(dashboard_routes.router)
+    app.include_router(fhir_routes.router)
+    app.include_router(beds_import.router)
     if STATIC.exists():
         app.mount("/static", StaticFiles(directory=STATIC), name="static")
 

@@ -7,6 +7,8 @@ import re
 # The pages themselves are public files; everything they show comes from the API.
 PUBLIC = {("GET", "/healthz"), ("POST", "/api/v1/auth/token"), ("GET", "/")}
 PUBLIC |= {("GET", "/healthz/live"), ("GET", "/healthz/ready")}
+# FHIR clients read what a server serves and the codes it uses before they sign in.
+PUBLIC |= {("GET", "/fhir/metadata"), ("GET", "/fhir/CodeSystem/bed-capacity")}
 
 
 def test_no_route_answers_an_anonymous_caller(client):
