@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import re
+from collections.abc import Callable
 from datetime import datetime
 from typing import Annotated, Any
 from urllib.parse import unquote_to_bytes
@@ -119,7 +120,7 @@ class RefuseUnsafeText:
             _utf8(unquote_to_bytes(raw_path), "path", "path")
             _check_query(scope.get("query_string", b""), "query")
         except Unsafe as problem:
-            await _answer(send, problem)
+            await _answer(send, problem, scope["path"])
             return
         if not inspect_body:
             await self.app(scope, receive, send)
@@ -129,7 +130,7 @@ class RefuseUnsafeText:
             try:
                 _check_body(body, content_type)
             except Unsafe as problem:
-                await _answer(send, problem)
+                await _answer(send, problem, scope["path"])
                 return
         await self.app(scope, _replay(messages, receive), send)
 
@@ -161,14 +162,27 @@ def _replay(messages: list[Message], receive: Receive) -> Receive:
     return replay
 
 
-async def _answer(send: Send, problem: Unsafe) -> None:
-    body = _refusal(problem)
+# Routes under a prefix that speak another error language (FHIR's OperationOutcome) register
+# how they say it: (field, location, rule) -> (body, content type).
+Refuser = Callable[[str, str, str], tuple[bytes, str]]
+_REFUSERS: dict[str, Refuser] = {}
+
+
+def refuse_with(prefix: str, refuser: Refuser) -> None:
+    _REFUSERS[prefix] = refuser
+
+
+async def _answer(send: Send, problem: Unsafe, path: str) -> None:
+    body, content_type = _refusal(problem), "application/json"
+    for prefix, refuser in _REFUSERS.items():
+        if path.startswith(prefix):
+            body, content_type = refuser(problem.field, problem.location, RULE)
     await send(
         {
             "type": "http.response.start",
             "status": 422,
             "headers": [
-                (b"content-type", b"application/json"),
+                (b"content-type", content_type.encode()),
                 (b"content-length", str(len(body)).encode()),
             ],
         }

@@ -66,7 +66,25 @@ _DESCRIPTIONS = {
     "503": "a dependency (database or redis) is unreachable; nothing was done, retry",
 }
 # Routes anyone may call; they cannot answer 401 or 403 for want of a role.
-_PUBLIC = {("get", "/healthz"), ("get", "/healthz/live"), ("get", "/healthz/ready")}
+_PUBLIC = {
+    ("get", "/healthz"),
+    ("get", "/healthz/live"),
+    ("get", "/healthz/ready"),
+    ("get", "/fhir/metadata"),
+    ("get", "/fhir/CodeSystem/bed-capacity"),
+}
+# FHIR routes refuse with an OperationOutcome (dispatch/fhir), outages excepted.
+_FHIR_PREFIX = "/fhir/"
+_OUTCOME_SCHEMA = "FhirOperationOutcome"
+_OUTCOME = {
+    "type": "object",
+    "description": "A FHIR R4 OperationOutcome: each issue says which element and why.",
+    "required": ["resourceType", "issue"],
+    "properties": {
+        "resourceType": {"type": "string", "enum": ["OperationOutcome"]},
+        "issue": {"type": "array", "items": {"type": "object"}},
+    },
+}
 _SIGN_IN = ("post", "/api/v1/auth/token")
 
 
@@ -87,6 +105,7 @@ def describe_errors(spec: dict[str, Any]) -> dict[str, Any]:
     """Declare the error envelope on every operation of an OpenAPI description (in place)."""
     schemas = spec.setdefault("components", {}).setdefault("schemas", {})
     schemas.update(_COMPONENTS)
+    schemas[_OUTCOME_SCHEMA] = _OUTCOME
     for path, operations in spec.get("paths", {}).items():
         for method, operation in operations.items():
             responses = operation.setdefault("responses", {})
@@ -98,6 +117,16 @@ def describe_errors(spec: dict[str, Any]) -> dict[str, Any]:
                     "description": known.get("description") or _DESCRIPTIONS[code],
                     "content": {"application/json": {"schema": _REF}},
                 }
+            if path.startswith(_FHIR_PREFIX):
+                for code, answer in responses.items():
+                    if code.startswith("4"):
+                        outcome = {"$ref": f"#/components/schemas/{_OUTCOME_SCHEMA}"}
+                        answer["content"] = {"application/fhir+json": {"schema": outcome}}
+                    elif code.startswith("2") and "application/fhir+json" in answer.get(
+                        "content", {}
+                    ):
+                        resource = {"type": "object", "required": ["resourceType"]}
+                        answer["content"]["application/fhir+json"] = {"schema": resource}
     # FastAPI's own validation shapes are never sent.
     text = repr(spec["paths"])
     for unused in ("HTTPValidationError", "ValidationError"):

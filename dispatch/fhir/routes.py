@@ -37,6 +37,7 @@ from dispatch.fhir.resources import (
 )
 from dispatch.geo import haversine_km
 from dispatch.hospitals import get_hospital
+from kernel import input_guard
 from kernel.accounts import Principal
 from kernel.db import utcnow
 from kernel.deps import CurrentPrincipal, SessionDep
@@ -107,6 +108,14 @@ class FhirRoute(APIRoute):
 
 
 router = APIRouter(prefix="/fhir", tags=["fhir"], route_class=FhirRoute)
+
+
+def _unsafe_text(field: str, location: str, rule: str) -> tuple[bytes, str]:
+    """Unsafe text in a FHIR request is refused (kernel/input_guard.py) as an OperationOutcome."""
+    return dump(outcome([("invalid", field, f"{location}: {rule}")])), MEDIA_TYPE
+
+
+input_guard.refuse_with("/fhir/", _unsafe_text)
 FHIR_OK: dict[int | str, dict[str, Any]] = {
     200: {"content": {MEDIA_TYPE: {}}, "description": "a FHIR resource"}
 }
