@@ -75,6 +75,17 @@ class Settings(BaseSettings):
     epidemic_policy_overrides: dict[str, Any] = {}
     area_policy_overrides: dict[str, Any] = {}
 
+    # The TwiML voice line (hotline/voice/): the provider account's auth token signs every
+    # request; the public URL is the one the provider calls (a proxy may rewrite the host).
+    twilio_auth_token: str = ""
+    public_url: str = "http://127.0.0.1:8000"
+    voice_language: str = "vi"
+    voice_menu_attempts: int = 3
+    voice_announce_every_s: float = 30.0
+    voice_wait_pause_s: int = 2
+    voice_dial_timeout_s: int = 20
+    voice_audio_dir: Path | None = None
+
     @field_validator("database_url", "redis_url", mode="before")
     @classmethod
     def _blank_is_unset(cls, v: object) -> object:
@@ -106,7 +117,8 @@ class Settings(BaseSettings):
 
 def _fill_development_secrets(settings: Settings) -> Settings:
     """Outside production, generate secrets once per data folder so every child process agrees."""
-    missing = [n for n in ("jwt_secret", "telephony_secret") if not getattr(settings, n)]
+    names = ("jwt_secret", "telephony_secret", "twilio_auth_token")
+    missing = [n for n in names if not getattr(settings, n)]
     if not missing:
         return settings
     settings.data_dir.mkdir(parents=True, exist_ok=True)
