@@ -367,6 +367,12 @@ def left_queue(session: SessionDep, r: RedisDep, form: ProviderForm) -> Response
     st, _ = router_for(r).position(call.id)
     doctor_id = r.hget(keys.call(call.id), "doc") if st else None
     if st == CallStatus.CONNECTED and doctor_id:
+        if call.answered_by != doctor_id:
+            # Redis decided the acceptance but its write has not committed yet: ring the
+            # doctor only once it has, so that a leg not answered is always written after it.
+            resp.pause(length=1)
+            resp.redirect(url("/leave"), method="POST")
+            return twiml(resp)
         return _dial(session, r, resp, call, str(doctor_id), lang)
     if st == CallStatus.CALLBACK_PENDING:
         resp.hangup()
