@@ -94,18 +94,18 @@ class WaitView:
 
 def wait_view(r: redis.Redis, line: Line) -> WaitView:
     """The caller's place, and whether to tell them: when it changed, or every so often."""
-    router = router_for(r)
     pipe = r.pipeline(transaction=False)
     pipe.hget(keys.call(line.call_id), "st")
     pipe.zrank(keys.queue(line.branch), line.call_id)
     pipe.scard(keys.staffed(line.branch))
     pipe.get(keys.handle_time(line.branch))
-    st, rank, staffed, aht = pipe.execute()
+    pipe.time()
+    st, rank, staffed, aht, (secs, micros) = pipe.execute()
     if st is None:
         return WaitView(None, 0, 0, False)
     position = int(rank) + 1 if rank is not None else 0
     wait = expected_wait_s(position, int(staffed), float(aht) if aht else None)
-    now = router.now_ms()
+    now = int(secs) * 1000 + int(micros) // 1000
     every_ms = get_settings().voice_announce_every_s * 1000
     announce = position != line.announced_position or now - line.announced_ms >= every_ms
     if announce:
