@@ -363,3 +363,54 @@ def test_doctor_lines_are_set_by_the_doctor_or_an_admin_only(client):
     assert res.status_code == 422 and "language" in res.text
     res = client.put("/api/v1/voice/branches/3/language", json={"language": "en"}, headers=h)
     assert res.status_code == 403
+
+
+def test_a_wait_poll_reads_redis_only(client, settings):
+    from sqlalchemy import event
+
+    from kernel.db import get_engine
+
+    seed_branches()
+    c = caller(client, settings, "CA-cheap", keys=["3"])
+    c.dial_in()
+    c.poll()  # the line's state is in Redis from the menu on
+    statements: list[str] = []
+
+    def seen(_conn: Any, _cursor: Any, statement: str, *_: Any) -> None:
+        statements.append(statement)
+
+    event.listen(get_engine(), "before_cursor_execute", seen)
+    try:
+        for _ in range(5):
+            c.poll()
+        polls_read = list(statements)
+        # The listener does see a request that reads the call row.
+        c.post(f"{TWIML}/wait/key", c.params(Digits=""))
+    finally:
+        event.remove(get_engine(), "before_cursor_execute", seen)
+    assert c.queue is not None
+    assert polls_read == [] and statements
+
+
+@pytest.mark.parametrize("first", ["status", "queue"])
+def test_the_line_ending_is_recorded_once_whatever_reports_it_first(client, settings, r, first):
+    seed_branches()
+    h = doctor(client, "order")
+    c = caller(client, settings, "CA-order", keys=["3"])
+    c.dial_in()
+    assert c.queue is not None
+    _, action = c.queue
+    reports = {
+        "status": lambda: c.status_callback("completed"),
+        "queue": lambda: c.post(action, c.params(QueueResult="hangup")),
+    }
+    reports[first]()
+    for report in reports.values():  # both, and the first again: retries
+        report()
+    assert call_row("CA-order").status == "abandoned"
+    with unit_of_work() as s:
+        assert s.scalar(select(func.count()).where(Event.kind == "call.abandoned")) == 1
+    # A doctor going available now is offered nothing.
+    available(client, h)
+    assert offer_of(client, h) is None
+    assert_routing_invariants(r)
