@@ -414,3 +414,21 @@ def test_the_line_ending_is_recorded_once_whatever_reports_it_first(client, sett
     available(client, h)
     assert offer_of(client, h) is None
     assert_routing_invariants(r)
+
+
+def test_a_recorded_prompt_is_played_and_served_instead_of_speech(settings, tmp_path):
+    from fastapi.testclient import TestClient
+
+    from hotline.app import create_app
+
+    seed_branches()
+    (tmp_path / "vi").mkdir()
+    (tmp_path / "vi" / "greeting.mp3").write_bytes(b"ID3-recorded-greeting")
+    settings.voice_audio_dir = tmp_path
+    with TestClient(create_app()) as client:
+        c = caller(client, settings, "CA-audio", keys=["3"])
+        c.dial_in()
+        url = f"{settings.public_url}/voice-audio/vi/greeting.mp3"
+        assert c.heard[0] == url and not said(c, "xin chào quý vị")
+        assert said(c, "Bấm phím 3")  # no recording for it: speech
+        assert client.get("/voice-audio/vi/greeting.mp3").content == b"ID3-recorded-greeting"
