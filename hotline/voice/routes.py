@@ -49,6 +49,8 @@ SID_PATTERN = r"^[A-Za-z0-9_.:-]{1,128}$"
 # E.164 or national digits; providers report a withheld number as a word.
 CALLER_PATTERN = r"^(\+?[0-9]{3,20}|anonymous|restricted|unknown)$"
 ENDED_LINE = ("completed", "busy", "no-answer", "failed", "canceled")
+# How long (s) the line waits for an acceptance Redis decided to be committed before ringing.
+ACCEPT_WRITE_WAIT_S = 10
 
 
 # --------------------------------------------------------------------------- authenticity
@@ -355,7 +357,12 @@ def wait_key(session: SessionDep, r: RedisDep, form: ProviderForm) -> Response:
 
 
 @router.post("/twiml/leave", tags=["voice"], response_class=Response)
-def left_queue(session: SessionDep, r: RedisDep, form: ProviderForm) -> Response:
+def left_queue(
+    session: SessionDep,
+    r: RedisDep,
+    form: ProviderForm,
+    tries: Annotated[int, Query(ge=0, le=100)] = 0,
+) -> Response:
     """The <Enqueue> action: the caller left the wait, for a doctor, a call-back or a hang-up."""
     p = parse(QueueParams, form)
     call = _known_call(session, p.CallSid)
@@ -367,11 +374,12 @@ def left_queue(session: SessionDep, r: RedisDep, form: ProviderForm) -> Response
     st, _ = router_for(r).position(call.id)
     doctor_id = r.hget(keys.call(call.id), "doc") if st else None
     if st == CallStatus.CONNECTED and doctor_id:
-        if call.answered_by != doctor_id:
+        if call.answered_by != doctor_id and tries < ACCEPT_WRITE_WAIT_S:
             # Redis decided the acceptance but its write has not committed yet: ring the
-            # doctor only once it has, so that a leg not answered is always written after it.
+            # doctor only once it has, so that a leg not answered is always written after it
+            # (a write that never comes is the reconciliation's to repair; ring anyway).
             resp.pause(length=1)
-            resp.redirect(url("/leave"), method="POST")
+            resp.redirect(url("/leave", tries=tries + 1), method="POST")
             return twiml(resp)
         return _dial(session, r, resp, call, str(doctor_id), lang)
     if st == CallStatus.CALLBACK_PENDING:

@@ -432,3 +432,26 @@ def test_a_recorded_prompt_is_played_and_served_instead_of_speech(settings, tmp_
         assert c.heard[0] == url and not said(c, "xin chào quý vị")
         assert said(c, "Bấm phím 3")  # no recording for it: speech
         assert client.get("/voice-audio/vi/greeting.mp3").content == b"ID3-recorded-greeting"
+
+
+def test_the_doctor_is_rung_only_once_the_acceptance_is_written(client, settings, r):
+    from hotline.outcomes import apply_outcome
+    from hotline.routing.router import router_for
+
+    seed_branches()
+    h = doctor(client, "slow", phone="+84911000099")
+    available(client, h)
+    c = caller(client, settings, "CA-slow", keys=["3"])
+    c.dial_in()
+    offer = offer_of(client, h)
+    # Redis decides the acceptance; the API process has not written it yet.
+    decided = router_for(r).accept(offer_id=offer["offer_id"], doctor_id=doctor_id_for("slow"))
+    assert decided.result == "ok"
+    _, action = c.queue
+    doc = c.post(action, c.params(QueueResult="leave"))
+    assert [v.tag for v in doc] == ["Pause", "Redirect"] and not c.dialled
+    with unit_of_work() as s:
+        apply_outcome(s, r, decided, actor="test")
+    c.queue = None
+    c.run(doc)  # the redirect comes back: now the doctor is rung
+    assert c.dialled == [("Number", "+84911000099")]
