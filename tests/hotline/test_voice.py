@@ -455,3 +455,34 @@ def test_the_doctor_is_rung_only_once_the_acceptance_is_written(client, settings
     c.queue = None
     c.run(doc)  # the redirect comes back: now the doctor is rung
     assert c.dialled == [("Number", "+84911000099")]
+
+
+def test_the_place_is_told_again_after_the_announce_interval(client, settings):
+    seed_branches()
+    c = caller(client, settings, "CA-again", keys=["3"])
+    c.dial_in()
+    c.poll()
+    told = sum("vị trí số 1" in h for h in c.heard)
+    c.poll()
+    assert sum("vị trí số 1" in h for h in c.heard) == told  # unchanged, not said again
+    settings.voice_announce_every_s = 0
+    c.poll()
+    assert sum("vị trí số 1" in h for h in c.heard) == told + 1
+    assert said(c, "Thời gian chờ dự kiến khoảng 3 phút")  # 180 s per call, one ahead
+
+
+def test_unanswered_legs_autopause_a_doctor_like_missed_offers(client, settings, r):
+    seed_branches()
+    settings.autopause_after_missed = 1
+    h = doctor(client, "away")
+    available(client, h)
+    c = caller(client, settings, "CA-away", keys=["3"], on_dial=lambda kind, who: "busy")
+    c.dial_in()
+    client.post(f"/api/v1/offers/{offer_of(client, h)['offer_id']}/accept", headers=h)
+    c.poll()
+    doc = doctor_id_for("away")
+    assert r.hget(keys.doctor(doc), "st") == "away"
+    with unit_of_work() as s:
+        assert s.get(Doctor, doc).presence == "away"
+    assert c.queue is not None and call_row("CA-away").status == "queued"
+    assert_routing_invariants(r)
