@@ -286,7 +286,8 @@ def full_queue_callback(session: SessionDep, r: RedisDep, form: ProviderForm) ->
     if p.Digits != "1" or call.reject_reason != RejectReason.QUEUE_FULL:
         return _goodbye(resp, lang, "goodbye")
     pcid = f"callback:{call.id}"
-    if calls.find_call_by_provider_id(session, pcid) is None:
+    task = calls.find_call_by_provider_id(session, pcid)
+    if task is None:
         task = calls.register_call(
             session,
             provider_call_id=pcid,
@@ -296,7 +297,11 @@ def full_queue_callback(session: SessionDep, r: RedisDep, form: ProviderForm) ->
             priority=(calls.Priority.RETURNING, "asked for a call-back, the line was full"),
             origin_call_id=call.id,
         )
-        events.after_commit(session, lambda: calls._route_later(task.id))
+        session.commit()  # durable before Redis hears of it, as every call
+        calls.route_call(session, r, task)
+    if task.status == CallStatus.REJECTED:
+        # The queue is still full (a call-back counts against it too): promise nothing.
+        return _goodbye(resp, lang, "full_call_later")
     return _goodbye(resp, lang, "callback_recorded")
 
 

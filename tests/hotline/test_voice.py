@@ -266,16 +266,29 @@ def test_a_closed_branch_says_its_hours_and_a_full_one_offers_a_call_back(client
     closed.dial_in()
     assert closed.ended and said(closed, "làm việc từ 00:00 đến 00:01")
     assert call_row("CA-closed").status == "rejected"
-    caller(client, settings, "CA-one", "+84905", keys=["3"]).dial_in()
+    one = caller(client, settings, "CA-one", "+84905", keys=["3"])
+    one.dial_in()
     full = caller(client, settings, "CA-full", "+84906", keys=["3", "1"])
     full.dial_in()
     # Branch 3 speaks English: its menu item and its prompts.
     assert said(full, "For F0 home care, press 3.")
-    assert said(full, "the line is full") and said(full, "A doctor will call you back")
+    assert said(full, "the line is full") and said(full, "still full")
     assert call_row("CA-full").reject_reason == "queue_full"
+    # Once there is room, a caller turned away gets a call-back task, and is told so.
+    one.hang_up()
+    again = caller(client, settings, "CA-full2", "+84907", keys=["3"])
+    again.dial_in()
+    one_more = caller(client, settings, "CA-full3", "+84908", keys=["3"])
+    one_more.dial_in()
+    assert said(one_more, "the line is full")
+    again.hang_up()  # room again while the caller listens to the offer, and presses 1
+    doc = one_more.post(f"{TWIML}/full", one_more.params(Digits="1"))
+    assert doc is not None and "A doctor will call you back" in (doc[0].text or "")
     with unit_of_work() as s:
-        task = s.scalar(select(Call).where(Call.provider_call_id.like("callback:%")))
-        assert task is not None and task.caller == "+84906" and task.direction == "callback"
+        tasks = list(s.scalars(select(Call).where(Call.provider_call_id.like("callback:%"))))
+    assert [(t.caller, t.direction, t.status) for t in tasks if t.status != "rejected"] == [
+        ("+84908", "callback", "callback_pending")
+    ]
 
 
 def test_bad_signatures_unknown_calls_and_garbage_are_refused_writing_nothing(client, settings, r):
