@@ -117,7 +117,9 @@ class Settings(BaseSettings):
 
 def _fill_development_secrets(settings: Settings) -> Settings:
     """Outside production, generate secrets once per data folder so every child process agrees."""
-    names = ("jwt_secret", "telephony_secret", "twilio_auth_token")
+    names = ["jwt_secret", "telephony_secret"]
+    if settings.environment != "production":
+        names.append("twilio_auth_token")  # production takes the provider's, or no voice line
     missing = [n for n in names if not getattr(settings, n)]
     if not missing:
         return settings

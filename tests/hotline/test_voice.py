@@ -499,3 +499,13 @@ def test_unanswered_legs_autopause_a_doctor_like_missed_offers(client, settings,
         assert s.get(Doctor, doc).presence == "away"
     assert c.queue is not None and call_row("CA-away").status == "queued"
     assert_routing_invariants(r)
+
+
+def test_a_line_with_no_auth_token_configured_takes_no_call(client, settings):
+    seed_branches()
+    settings.twilio_auth_token = ""
+    c = caller(client, settings, "CA-untokened", keys=["3"])
+    with pytest.raises(CallerError) as err:
+        c.dial_in()  # signed with the same empty token: still refused
+    assert err.value.status == 403
+    assert count(Call) == 0
