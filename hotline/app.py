@@ -36,6 +36,7 @@ from hotline import (
 from hotline.live import BranchFigures, Hub
 from hotline.routing import keys
 from hotline.routing.router import router_for
+from hotline.voice import routes as voice_routes
 from kernel import auth_routes, events, http_observe, migrate, telemetry, ws_tickets
 from kernel.db import get_engine, unit_of_work
 from kernel.errors import install_error_handlers, outages
@@ -163,6 +164,7 @@ def create_app() -> FastAPI:
     app.include_router(dashboard_routes.router)
     app.include_router(fhir_routes.router)
     app.include_router(beds_import.router)
+    voice_routes.install(app)
     if STATIC.exists():
         app.mount("/static", StaticFiles(directory=STATIC), name="static")
 

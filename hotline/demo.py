@@ -83,5 +83,8 @@ def seed_demo(session: Session) -> list[tuple[str, str]]:
                 licence_number=f"CCHN-DEMO-{i:04d}",
                 branches=prefs,
             )
+        doctor = doctors.doctor_for_user(session, user.id)
+        if doctor.phone is None:
+            doctor.phone = f"+849110000{i:02d}"  # where the voice line rings them
         logins.append((username, "doctor"))
     return logins

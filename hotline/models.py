@@ -46,6 +46,8 @@ class Branch(Base):
     closes_at: Mapped[str] = mapped_column(String(5), default="00:00")
     timezone: Mapped[str] = mapped_column(String(64), default="Asia/Ho_Chi_Minh")
     active: Mapped[bool] = mapped_column(Boolean, default=True)
+    # The language its voice prompts are spoken in (a file under hotline/voice/prompts/).
+    language: Mapped[str] = mapped_column(String(8), default="vi")
 
     __table_args__ = (
         CheckConstraint("sl_target > 0 AND sl_target <= 1", name="sl_target_fraction"),
@@ -66,6 +68,9 @@ class Doctor(Base):
     # Mirrors the Redis routing version so a late write never overwrites a newer one.
     presence_version: Mapped[int] = mapped_column(Integer, default=0)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    # Where the voice line rings the doctor: a browser client identity if set, else the phone.
+    phone: Mapped[str | None] = mapped_column(String(32))
+    client_identity: Mapped[str | None] = mapped_column(String(64))
 
     branches: Mapped[list[DoctorBranch]] = relationship(
         back_populates="doctor", lazy="selectin", cascade="all, delete-orphan"

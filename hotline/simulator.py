@@ -1,7 +1,9 @@
 """A telephone network and a room of doctors, played against the public APIs for demos and load.
 
-Callers arrive per branch as a Poisson process and reach the backend only through the
-signed telephony webhooks; they hang up when their patience runs out. Virtual doctors
+Callers arrive per branch as a Poisson process and reach the backend only through its
+public telephone side: by default the TwiML voice line, signed like the provider and
+following the TwiML it answers (menu, wait polls, call-back key, dial); with
+``--via json`` the signed JSON telephony webhooks. They hang up when their patience runs out. Virtual doctors
 sign in, open the console websocket, go available, accept (or sometimes miss) offers,
 talk for a random time and complete the call. Nothing here touches the database.
 """
@@ -15,14 +17,17 @@ import json
 import random
 import signal
 import statistics
+import threading
 import time
 import uuid
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
 import httpx
 import websockets
 
+from hotline.voice.caller import CallerError, VoiceCaller
 from kernel.security import signed_headers
 from kernel.settings import get_settings
 
@@ -45,6 +50,18 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
         type=float,
         default=0.05,
         help="share of callers who ask for a call-back instead of waiting",
+    )
+    p.add_argument(
+        "--via",
+        choices=("twiml", "json"),
+        default="twiml",
+        help="the voice line's TwiML endpoints (default) or the JSON gateway webhooks",
+    )
+    p.add_argument(
+        "--phone-miss-rate",
+        type=float,
+        default=0.05,
+        help="share of doctors' phone legs that ring out unanswered (TwiML only)",
     )
     p.add_argument("--seed", type=int, default=None)
     p.add_argument("--quiet-progress", action="store_true", help="a progress line every 30 s")
@@ -111,6 +128,65 @@ class Gateway:
             r = await self.post(f"/api/v1/telephony/calls/{pcid}/hangup")
             if r.status_code == 200 and r.json()["status"] == "abandoned":
                 self.tally.abandoned += 1
+
+
+class VoiceNetwork:
+    """The simulated telephone network as a cloud voice provider: TwiML, signed requests."""
+
+    def __init__(self, base: str, tally: Tally, args: argparse.Namespace):
+        self.base, self.tally, self.args = base, tally, args
+        self.pool = ThreadPoolExecutor(max_workers=128, thread_name_prefix="voice-caller")
+        self.stopping = threading.Event()  # the run is over: callers still waiting hang up
+
+    async def caller(self, branch: str, patience: float, wants_callback: bool) -> None:
+        loop = asyncio.get_running_loop()
+        await loop.run_in_executor(self.pool, self._call, branch, patience, wants_callback)
+
+    def _call(self, branch: str, patience: float, wants_callback: bool) -> None:
+        settings = get_settings()
+        number = "+849" + "".join(random.choice("0123456789") for _ in range(8))
+        talk_mean = self.args.talk_mean
+
+        def doctor_phone(kind: str, target: str) -> str:
+            if random.random() < self.args.phone_miss_rate:
+                return "no-answer"
+            time.sleep(random.expovariate(1 / talk_mean))
+            return "completed"
+
+        with httpx.Client(base_url=self.base, timeout=10) as http:
+            c = VoiceCaller(
+                http,
+                sid=f"CAsim{uuid.uuid4().hex}",
+                caller=number,
+                auth_token=settings.twilio_auth_token,
+                public_url=settings.public_url,
+                keys=[branch],
+                on_dial=doctor_phone,
+                pace=1.0,
+            )
+            start = time.monotonic()
+            try:
+                c.dial_in()
+                self.tally.arrived += 1
+                if c.queue is None:
+                    self.tally.rejected += 1
+                    return
+                while c.queue is not None and not c.ended:
+                    waited = time.monotonic() - start
+                    if wants_callback and waited > min(patience, 5):
+                        c.press("1")
+                        c.poll()
+                        self.tally.callbacks += 1
+                        return
+                    if waited > patience or self.stopping.is_set():
+                        c.hang_up()
+                        self.tally.abandoned += 1
+                        return
+                    c.poll()
+                if c.dialled:
+                    self.tally.waits.append(time.monotonic() - start)
+            except (httpx.HTTPError, CallerError):
+                return  # the API went away (the demo stopping)
 
 
 class VirtualDoctor:
@@ -219,7 +295,9 @@ async def run(args: argparse.Namespace) -> Tally:
     stop = asyncio.Event()
     secret = get_settings().telephony_secret
     async with httpx.AsyncClient(base_url=args.base_url, timeout=10) as client:
-        gateway = Gateway(client, tally, secret)
+        gateway: Gateway | VoiceNetwork = Gateway(client, tally, secret)
+        if args.via == "twiml":
+            gateway = VoiceNetwork(args.base_url, tally, args)
         doctors = [
             VirtualDoctor(args.base_url, u.strip(), args.password, args, tally)
             for u in args.doctors.split(",")
@@ -269,6 +347,9 @@ async def run(args: argparse.Namespace) -> Tally:
                 await asyncio.wait(callers, timeout=2 if interrupted.is_set() else 10)
                 for t in callers:
                     t.cancel()
+            if isinstance(gateway, VoiceNetwork):
+                gateway.stopping.set()
+                gateway.pool.shutdown(wait=True, cancel_futures=True)
             stop.set()
             await asyncio.gather(*doctor_tasks, return_exceptions=True)
     return tally

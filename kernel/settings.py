@@ -106,6 +106,16 @@ class Settings(BaseSettings):
     # role asks the database what is due, and how long the role outlives a silent holder.
     scheduler_tick_s: float = 1.0
     scheduler_lease_s: float = 4.0
+    # The TwiML voice line (hotline/voice/): the provider account's auth token signs every
+    # request; the public URL is the one the provider calls (a proxy may rewrite the host).
+    twilio_auth_token: str = ""
+    public_url: str = "http://127.0.0.1:8000"
+    voice_language: str = "vi"
+    voice_menu_attempts: int = 3
+    voice_announce_every_s: float = 30.0
+    voice_wait_pause_s: int = 2
+    voice_dial_timeout_s: int = 20
+    voice_audio_dir: Path | None = None
 
     @field_validator("database_url", "redis_url", mode="before")
     @classmethod
@@ -140,7 +150,10 @@ class Settings(BaseSettings):
 
 def _fill_development_secrets(settings: Settings) -> Settings:
     """Outside production, generate secrets once per data folder so every child process agrees."""
-    missing = [n for n in ("jwt_secret", "telephony_secret") if not getattr(settings, n)]
+    names = ["jwt_secret", "telephony_secret"]
+    if settings.environment != "production":
+        names.append("twilio_auth_token")  # production takes the provider's, or no voice line
+    missing = [n for n in names if not getattr(settings, n)]
     if not missing:
         return settings
     settings.data_dir.mkdir(parents=True, exist_ok=True)

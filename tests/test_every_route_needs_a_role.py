@@ -9,6 +9,8 @@ PUBLIC = {("GET", "/healthz"), ("POST", "/api/v1/auth/token"), ("GET", "/")}
 PUBLIC |= {("GET", "/healthz/live"), ("GET", "/healthz/ready")}
 # FHIR clients read what a server serves and the codes it uses before they sign in.
 PUBLIC |= {("GET", "/fhir/metadata"), ("GET", "/fhir/CodeSystem/bed-capacity")}
+# The voice provider's requests carry its signature instead of a token: 403 without one.
+PROVIDER_SIGNED = "/api/v1/voice/twiml/"
 
 
 def test_no_route_answers_an_anonymous_caller(client):
@@ -20,6 +22,11 @@ def test_no_route_answers_an_anonymous_caller(client):
             if (method, route_path) in PUBLIC:
                 continue
             res = client.request(method, path, json={})
+            if route_path.startswith(PROVIDER_SIGNED):
+                assert res.status_code == 403, f"{method} {route_path} answered {res.status_code}"
+                assert res.json()["error"] == "bad_signature"
+                checked += 1
+                continue
             assert res.status_code == 401, f"{method} {route_path} answered {res.status_code}"
             checked += 1
     assert checked > 50  # the walk really covered the API

@@ -85,6 +85,7 @@ class Router:
         self._repair_doctor = _script(r, "repair_doctor")
         self._drop_call = _script(r, "drop_call")
         self._lift_version = _script(r, "lift_version")
+        self._unanswered = _script(r, "unanswered")
 
     @staticmethod
     def score(priority: int, queued_ms: int) -> int:
@@ -131,6 +132,13 @@ class Router:
 
     def hangup(self, *, call_id: str, timeout_ms: int) -> Outcome:
         return self._run(self._hangup, [call_id, timeout_ms, ENDED_MARK_S])
+
+    def unanswered(
+        self, *, call_id: str, doctor_id: str, timeout_ms: int, autopause_after: int
+    ) -> Outcome:
+        """The accepting doctor's phone leg was not answered: see unanswered.lua."""
+        args = [call_id, doctor_id, timeout_ms, autopause_after, timeout_ms]
+        return self._run(self._unanswered, args)
 
     def callback(self, *, call_id: str) -> Outcome:
         return self._run(self._callback, [call_id])
