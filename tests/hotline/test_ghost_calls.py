@@ -93,11 +93,15 @@ def test_a_call_committed_by_a_killed_api_is_queued_by_the_next_one(proxy):
         {"REDIS_URL": f"redis://127.0.0.1:{proxy.port}{parts.path}", "HOTLINE_RUN_SWEEPER": "false"}
     ).start()
     answers: list[object] = []
+    # The retry is signed in another second than the first attempt: an equal timestamp
+    # would make the same signature, which the replay cache rightly refuses.
+    first_signed_at = time.time()
 
     def gateway() -> None:
         try:
             with httpx.Client(base_url=doomed.url, timeout=30) as c:
-                answers.append(arrive(c, "killed-1", caller="0907000001").status_code)
+                res = arrive(c, "killed-1", caller="0907000001", signed_at=first_signed_at)
+                answers.append(res.status_code)
         except httpx.HTTPError as exc:
             answers.append(type(exc).__name__)
 
@@ -124,7 +128,7 @@ def test_a_call_committed_by_a_killed_api_is_queued_by_the_next_one(proxy):
             what="the reconciliation sweep to queue the call",
         )
         with httpx.Client(base_url=survivor.url, timeout=30) as c:
-            retry = arrive(c, "killed-1", caller="0907000001", signed_at=time.time() - 5)
+            retry = arrive(c, "killed-1", caller="0907000001", signed_at=first_signed_at + 1)
         assert retry.status_code == 200
         assert retry.json()["status"] == "queued" and retry.json()["position"] == 1
     finally:
