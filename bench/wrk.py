@@ -175,6 +175,7 @@ def run(
     server_pid: int | None = None,
 ) -> WrkResult:
     exe = ensure_wrk()
+    threads = min(threads, connections)
     with tempfile.TemporaryDirectory(prefix="bench-wrk-") as tmp:
         data = Path(tmp, "requests.tsv")
         data.write_text("\n".join(r.line() for r in requests) + "\n")
