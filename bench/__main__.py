@@ -18,6 +18,7 @@ SUITE: list[tuple[str, list[str]]] = [
     ("HTTP, hotline serve --workers 2", ["bench.bench_http", "--workers", "2"]),
     ("arrival -> offer at console websockets", ["bench.bench_routing"]),
     ("matching jobs against RQ no-op jobs", ["bench.bench_dispatch"]),
+    ("triage scoring and decision-to-dispatch", ["bench.bench_triage"]),
     ("10,000 waiting calls and 5,000 doctors online", ["bench.bench_scale"]),
 ]
 
