@@ -11,7 +11,7 @@ from collections.abc import Callable
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import JSON, Index, Integer, String, event
+from sqlalchemy import JSON, Index, Integer, String, event, insert
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
 from kernel.db import Base, utcnow
@@ -56,7 +56,7 @@ def record(
     data: dict[str, Any] | None = None,
     at: datetime | None = None,
 ) -> Event:
-    """Add an event to the session; it is published only if the transaction commits."""
+    """Write an event row in the session's transaction; it is published only if that commits."""
     ev = Event(
         kind=kind,
         subject_type=subject_type,
@@ -65,7 +65,11 @@ def record(
         data=data or {},
         at=at or utcnow(),
     )
-    session.add(ev)
+    # One Core INSERT (no unit-of-work flush): the row is written once and never changed.
+    values = {k: getattr(ev, k) for k in ("at", "kind", "subject_type", "subject_id", "actor")}
+    ev.id = session.execute(
+        insert(Event).values(**values, data=ev.data).returning(Event.id)
+    ).scalar_one()
     session.info.setdefault("pending_events", []).append(ev)
     return ev
 
