@@ -132,6 +132,7 @@ async def load(
     requests: list[tuple[str, bytes, dict[str, str]]],
     concurrency: int,
     on_sent: Any = None,
+    on_done: Any = None,
 ) -> tuple[float, list[float]]:
     import httpx
 
@@ -153,6 +154,8 @@ async def load(
                 else:
                     res = await client.get(path, headers=headers)
                 res.raise_for_status()
+                if on_done:
+                    on_done(body, res)
                 latencies.append(time.perf_counter() - t0)
 
         start = time.perf_counter()
@@ -218,7 +221,11 @@ async def routing_run(
     def on_sent(body: bytes, t0: float) -> None:
         sent_at[json.loads(body)["provider_call_id"]] = t0
 
-    rate, http_lat = await load(url, requests, concurrency, on_sent)
+    def on_done(body: bytes, res: Any) -> None:
+        # The answer names the call: a webhook cannot be sent twice (replay cache).
+        pcid_to_call[json.loads(body)["provider_call_id"]] = res.json()["call_id"]
+
+    rate, http_lat = await load(url, requests, concurrency, on_sent, on_done)
     call_of: dict[str, str] = {}
     paced_sent: dict[str, float] = {}
 
@@ -241,10 +248,6 @@ async def routing_run(
                 await asyncio.sleep(delay)
             tasks.append(asyncio.create_task(post(c, _arrival(calls + i))))
         await asyncio.gather(*tasks)
-        # Map the saturated phase's provider ids to call ids (re-posting is idempotent).
-        for _path, body, headers in requests:
-            res = await c.post("/api/v1/telephony/calls", content=body, headers=headers)
-            pcid_to_call[json.loads(body)["provider_call_id"]] = res.json()["call_id"]
     deadline = time.monotonic() + 10
     while len(offered_at) < calls + paced and time.monotonic() < deadline:
         await asyncio.sleep(0.05)

@@ -159,23 +159,34 @@ def _pool_id(session: Session, hospital_id: str, bed_type: str) -> str:
     )
 
 
-def _write_counts(
-    session: Session, pool_id: str, c: BedCounts, as_of: datetime, actor: str
-) -> None:
+def _counts_update(hospital_id: str, c: BedCounts, as_of: datetime, actor: str) -> Any:
     """One conditional UPDATE: newer than what is stored, and leaving room for the held beds."""
-    result = session.execute(
+    return (
         update(BedPool)
         .where(
-            BedPool.id == pool_id,
+            BedPool.hospital_id == hospital_id,
+            BedPool.bed_type == c.bed_type,
             or_(BedPool.as_of.is_(None), BedPool.as_of < as_of),
             # Beds promised to incoming patients stay promised: the new counts must leave room.
             BedPool.held <= c.total - c.occupied - c.out_of_service,
         )
         .values(**c.figures(), as_of=as_of, updated_by=actor)
-        .execution_options(synchronize_session=False)
+        .returning(BedPool)
+        .execution_options(populate_existing=True, synchronize_session=False)
     )
-    if result.rowcount == 1:  # type: ignore[attr-defined]
-        return
+
+
+def _write_counts(
+    session: Session, hospital_id: str, c: BedCounts, as_of: datetime, actor: str
+) -> BedPool:
+    """The pool with the new counts, in one statement when the pool exists (as it nearly always does)."""
+    pool = session.scalars(_counts_update(hospital_id, c, as_of, actor)).one_or_none()
+    if pool is not None:
+        return pool
+    pool_id = _pool_id(session, hospital_id, c.bed_type)  # the first update creates the pool
+    pool = session.scalars(_counts_update(hospital_id, c, as_of, actor)).one_or_none()
+    if pool is not None:
+        return pool
     stored = session.execute(select(BedPool.as_of, BedPool.held).where(BedPool.id == pool_id)).one()
     if stored.as_of is not None and stored.as_of >= as_of:
         raise Conflict(
@@ -200,11 +211,10 @@ def _store(
     received_at: datetime,
     actor: str,
 ) -> BedPool:
-    pool_id = _pool_id(session, hospital_id, c.bed_type)
-    _write_counts(session, pool_id, c, as_of, actor)
+    pool = _write_counts(session, hospital_id, c, as_of, actor)
     session.add(
         BedUpdate(
-            pool_id=pool_id,
+            pool_id=pool.id,
             hospital_id=hospital_id,
             bed_type=c.bed_type,
             **c.figures(),
@@ -213,8 +223,6 @@ def _store(
             sent_by=actor,
         )
     )
-    pool = session.get(BedPool, pool_id, populate_existing=True)
-    assert pool is not None
     return pool
 
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 import enum
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Any
 
 import redis
 from sqlalchemy import func, select, update
@@ -18,7 +19,8 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from hotline import gateway
-from hotline.branches import branch_by_digit, branch_is_open
+from hotline.branches import branch_by_digit, branch_is_open, cached_branch_by_digit
+from hotline.lean import insert_row
 from hotline.models import Branch, Call, Doctor, HangupBeforeCall
 from hotline.outcomes import TERMINAL_VERSION, apply_outcome, to_ms
 from hotline.routing.router import DEFAULT_HANDLE_TIME_S, router_for
@@ -31,7 +33,7 @@ from hotline.vocab import (
     RejectReason,
 )
 from kernel import events
-from kernel.db import insert_ignore, unit_of_work, utcnow
+from kernel.db import insert_ignore, new_id, unit_of_work, utcnow
 from kernel.errors import Conflict, Forbidden
 from kernel.redisconn import get_redis
 from kernel.settings import get_settings
@@ -122,7 +124,9 @@ def receive(
     the gateway's retry (or the reconciliation sweep) queues it. A call is answered
     "queued" only once it is in the queue.
     """
-    call = find_call_by_provider_id(session, provider_call_id)
+    # A plain id lookup: a new call (nearly every arrival) needs no ORM load.
+    known = session.scalar(select(Call.id).where(Call.provider_call_id == provider_call_id))
+    call = session.get(Call, known) if known is not None else None
     fresh = False
     if call is None:
         call, fresh = _record_arrival(session, provider_call_id, caller, digits)
@@ -140,7 +144,7 @@ def _record_arrival(
     session: Session, provider_call_id: str, caller: str, digits: str
 ) -> tuple[Call, bool]:
     """(the call, whether this attempt recorded it)."""
-    branch = branch_by_digit(session, digits)
+    branch = cached_branch_by_digit(session, digits)
     hung_up = session.get(HangupBeforeCall, provider_call_id)
     try:
         call = register_call(
@@ -179,25 +183,28 @@ def register_call(
     as abandoned then, and never queued.
     """
     prio, reason = priority or caller_priority(session, caller)
-    call = Call(
-        provider_call_id=provider_call_id,
-        caller=caller,
-        branch_id=branch.id,
-        branch=branch,
-        direction=direction,
-        priority=int(prio),
-        priority_reason=reason,
-        status=CallStatus.QUEUED,
-        origin_call_id=origin_call_id,
-        task_ref=task_ref,
-    )
+    now = utcnow()
+    row: dict[str, Any] = {
+        "id": new_id(),
+        "provider_call_id": provider_call_id,
+        "caller": caller,
+        "branch_id": branch.id,
+        "direction": direction,
+        "priority": int(prio),
+        "priority_reason": reason,
+        "status": CallStatus.QUEUED,
+        "origin_call_id": origin_call_id,
+        "task_ref": task_ref,
+        "queued_at": now,
+        "created_at": now,
+        "routing_version": 0,
+    }
     if hung_up_at is not None:
-        call.status, call.routing_version = CallStatus.ABANDONED, TERMINAL_VERSION
-        call.abandoned_at = call.ended_at = hung_up_at
+        row["status"], row["routing_version"] = CallStatus.ABANDONED, TERMINAL_VERSION
+        row["abandoned_at"] = row["ended_at"] = hung_up_at
     elif not branch_is_open(branch):
-        call.status, call.reject_reason = CallStatus.REJECTED, RejectReason.BRANCH_CLOSED
-    session.add(call)
-    session.flush()
+        row["status"], row["reject_reason"] = CallStatus.REJECTED, RejectReason.BRANCH_CLOSED
+    call = insert_row(session, Call, row, branch=branch)  # one Core INSERT, no flush
     events.record(
         session,
         kind="call.received",

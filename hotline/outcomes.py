@@ -11,6 +11,7 @@ once set: a late write loses its state, never its facts.
 from __future__ import annotations
 
 import json
+import logging
 from datetime import UTC, datetime
 from typing import Any
 
@@ -27,6 +28,8 @@ from kernel.db import insert_ignore
 
 # A call that ended (completed, abandoned) takes this routing version, so a slower
 # write of an earlier routing decision can never bring it back to life.
+log = logging.getLogger(__name__)
+
 TERMINAL_VERSION = 2**31 - 1
 
 
@@ -47,6 +50,7 @@ def apply_outcome(session: Session, r: redis.Redis, outcome: Outcome, *, actor: 
     pushes: list[tuple[str, dict[str, Any]]] = []
     new_events: list[dict[str, Any]] = []
     call_writes: list[tuple[str, int, dict[str, Any], dict[str, Any]]] = []
+    offer_pushes: list[tuple[str, dict[str, Any]]] = []
 
     offers: list[OfferMade | OfferClosed] = [*outcome.offers, *outcome.offers_closed]
     for item in sorted(offers, key=lambda o: o.offer_id):
@@ -58,7 +62,7 @@ def apply_outcome(session: Session, r: redis.Redis, outcome: Outcome, *, actor: 
         call_writes.append((item.call_id, item.call_version, state, {}))
         data = {"offer_id": item.offer_id, "doctor_id": item.doctor_id}
         new_events.append(_event("call.offered", "call", item.call_id, item.offered_ms, data))
-        pushes.append((keys.console_channel(item.doctor_id), _offer_message(item)))
+        offer_pushes.append((keys.console_channel(item.doctor_id), _offer_message(item)))
 
     for change in outcome.calls:
         state, facts = _call_change_values(change)
@@ -74,6 +78,14 @@ def apply_outcome(session: Session, r: redis.Redis, outcome: Outcome, *, actor: 
         message = {"type": "presence", "state": doc.state, "reason": doc.why}
         pushes.append((keys.console_channel(doc.doctor_id), message))
 
+    if offer_pushes:
+        # Redis has decided: the console hears of its offer now, not after the commit.
+        # The rows follow under the version rules (an accept that overtakes this write
+        # wins, and _close_offer writes a missing offer row whole).
+        try:
+            _publish(r, offer_pushes)
+        except Exception:  # the offer stands in Redis; the console's resync shows it
+            log.exception("could not push %d offers", len(offer_pushes))
     _write_calls(session, call_writes)
     _write_doctors(session, outcome)
     for ev in new_events:

@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
+import queue
+import threading
 from collections.abc import Callable
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import JSON, Index, Integer, String, event
+from sqlalchemy import JSON, Index, Integer, String, event, insert
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
 from kernel.db import Base, utcnow
@@ -53,7 +56,7 @@ def record(
     data: dict[str, Any] | None = None,
     at: datetime | None = None,
 ) -> Event:
-    """Add an event to the session; it is published only if the transaction commits."""
+    """Write an event row in the session's transaction; it is published only if that commits."""
     ev = Event(
         kind=kind,
         subject_type=subject_type,
@@ -62,7 +65,11 @@ def record(
         data=data or {},
         at=at or utcnow(),
     )
-    session.add(ev)
+    # One Core INSERT (no unit-of-work flush): the row is written once and never changed.
+    values = {k: getattr(ev, k) for k in ("at", "kind", "subject_type", "subject_id", "actor")}
+    ev.id = session.execute(
+        insert(Event).values(**values, data=ev.data).returning(Event.id)
+    ).scalar_one()
     session.info.setdefault("pending_events", []).append(ev)
     return ev
 
@@ -76,23 +83,57 @@ def _publish_pending(session: Session) -> None:
     events = session.info.pop("pending_events", [])
     callbacks = session.info.pop("after_commit", [])
     if events:
-        from kernel.redisconn import get_redis
-
-        try:
-            r = get_redis()
-            pipe = r.pipeline(transaction=False)
-            for ev in events:
-                msg = json.dumps(ev.as_message(), default=str)
-                pipe.publish(EVENTS_CHANNEL, msg)
-                pipe.publish(f"{EVENTS_CHANNEL}:{ev.subject_type}", msg)
-            pipe.execute()
-        except Exception:  # the row is durable; a missed push is recovered by polling
-            log.exception("could not publish %d events", len(events))
+        _outbox.send([json.dumps(ev.as_message(), default=str) for ev in events], events)
     for fn in callbacks:
         try:
             fn()
         except Exception:
             log.exception("after-commit callback failed")
+
+
+class _Outbox:
+    """Publishes committed events from a thread of its own, in commit order.
+
+    The rows are durable once committed and a missed push is recovered by polling, so
+    the request that committed them does not wait for Redis to take the messages.
+    """
+
+    def __init__(self) -> None:
+        self._queue: queue.SimpleQueue[list[tuple[str, str]]] = queue.SimpleQueue()
+        self._thread: threading.Thread | None = None
+        self._lock = threading.Lock()
+
+    def send(self, messages: list[str], events: list[Event]) -> None:
+        batch = []
+        for msg, ev in zip(messages, events, strict=True):
+            batch += [(EVENTS_CHANNEL, msg), (f"{EVENTS_CHANNEL}:{ev.subject_type}", msg)]
+        self._queue.put(batch)
+        if self._thread is None or not self._thread.is_alive():
+            with self._lock:
+                if self._thread is None or not self._thread.is_alive():
+                    self._thread = threading.Thread(
+                        target=self._run, name="event-outbox", daemon=True
+                    )
+                    self._thread.start()
+
+    def _run(self) -> None:
+        from kernel.redisconn import get_redis
+
+        while True:
+            batch = self._queue.get()
+            with contextlib.suppress(queue.Empty):
+                while len(batch) < 1000:  # what queued up meanwhile goes in the same trip
+                    batch += self._queue.get_nowait()
+            try:
+                pipe = get_redis().pipeline(transaction=False)
+                for channel, msg in batch:
+                    pipe.publish(channel, msg)
+                pipe.execute()
+            except Exception:  # the rows are durable; a missed push is recovered by polling
+                log.exception("could not publish %d events", len(batch) // 2)
+
+
+_outbox = _Outbox()
 
 
 def _drop_pending(session: Session) -> None:

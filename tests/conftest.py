@@ -63,6 +63,9 @@ def clean_state() -> Iterator[None]:
             for name in tables:
                 conn.execute(text(f"DELETE FROM {name}"))
     get_redis().flushdb()
+    from hotline.branches import clear_branch_cache
+
+    clear_branch_cache()  # the tables were emptied behind the processes' caches
     settings = get_settings()
     saved = settings.model_dump()
     yield
