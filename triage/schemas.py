@@ -54,6 +54,9 @@ class News2Out(BaseModel):
     scale: Literal[1, 2]
     # False below the policy's NEWS2 age: shown, not used for the disposition.
     applicable: bool
+    # True when parameters are missing: the total reads "at least N" and risk is only what the
+    # known parameters prove (never "low").
+    at_least: bool = False
     response: str | None
 
 
@@ -71,7 +74,7 @@ class ScoresOut(BaseModel):
     warning_signs: list[str]
     severity: Severity | None
     disposition: DispositionOut
-    # What produced the scores, e.g. "news2-rcp-2017+moh-261-2022/r1+policy:default/r1".
+    # What produced the scores, e.g. "news2-rcp-2017/r2+moh-261-2022/r1+policy:default/r1".
     rules_version: str
 
 

@@ -417,6 +417,15 @@ function recommendation(d) {
   return t(key, { urgency: word("urgency", d.urgency) });
 }
 
+// An incomplete NEWS2 is a lower bound: only the band its known parameters prove, never "low".
+function news2Risk(n) {
+  if (n.total == null) return t("tp_not_scored");
+  if (n.complete) return t("tp_risk_band", { risk: word("risk", n.risk) });
+  if (!n.risk) return t("tp_risk_unknown");
+  if (n.risk === "high") return t("tp_risk_band", { risk: word("risk", n.risk) });
+  return t("tp_risk_at_least", { risk: word("risk", n.risk) });
+}
+
 function renderScore(box, s) {
   const n = s.news2;
   const d = s.disposition;
@@ -425,19 +434,19 @@ function renderScore(box, s) {
     el(
       "div",
       { class: `tp-news tp-risk-${n.risk || "none"}` },
-      el("span", { class: "tp-big", id: "tp-news2-total" }, number(n.total)),
-      el(
-        "span",
-        {},
-        "NEWS2",
-        el("br"),
-        el("small", {}, n.risk ? t("tp_risk_band", { risk: word("risk", n.risk) }) : t("tp_not_scored")),
-        n.complete ? null : el("small", { class: "muted" }, ` · ${t("tp_missing_n", { n: number(n.missing.length) })}`),
-      ),
+      el("span", { class: "tp-big", id: "tp-news2-total" }, n.at_least ? t("tp_at_least", { n: number(n.total) }) : number(n.total)),
+      el("span", {}, "NEWS2", el("br"), el("small", { id: "tp-news2-risk" }, news2Risk(n))),
     ),
     el(
       "div",
       { class: "tp-score-text" },
+      n.complete || n.total == null
+        ? null
+        : el(
+            "div",
+            { class: "tp-missing", id: "tp-news2-missing" },
+            t("tp_missing_named", { names: n.missing.map((m) => word("news2part", m)).join(", ") }),
+          ),
       el("div", {}, el("strong", {}, t("tp_severity")), " ", s.severity ? word("severity", s.severity) : "—"),
       el("div", {}, el("strong", {}, t("tp_warning_signs")), " ", signs ? el("span", { class: "tp-signs" }, signs) : t("tp_none")),
       el(
