@@ -8,7 +8,9 @@ const COUNTS = ["total", "occupied", "out_of_service"];
 let hospitalId = null;
 let incoming = [];
 let beds = null;
-let editing = false;
+// Counts typed and not yet saved, by bed type: {total: "12", ...}. The table stays live around
+// them: a refresh updates every other cell and never drops or overwrites what is being typed.
+const drafts = new Map();
 
 async function start() {
   const me = await api("GET", "/api/v1/auth/me");
@@ -25,11 +27,8 @@ async function start() {
 async function refresh() {
   incoming = await api("GET", `/api/v1/hospitals/${hospitalId}/transfers`);
   renderIncoming();
-  // Do not overwrite counts someone is typing.
-  if (!editing) {
-    beds = await api("GET", `/api/v1/hospitals/${hospitalId}/beds`);
-    renderBeds();
-  }
+  beds = await api("GET", `/api/v1/hospitals/${hospitalId}/beds`);
+  renderBeds();
   $("updated").textContent = t("updated_at", { time: clock(new Date(), true) });
 }
 
@@ -88,23 +87,66 @@ function bedRow(p) {
       min: "0",
       value: p[name],
       "aria-label": `${word("bed", p.bed_type)} ${t(name)}`,
-      onfocus: () => (editing = true),
+      oninput: (ev) => edited(p.bed_type, name, ev.target.value),
     });
   const row = el(
     "tr",
     { "data-bed-type": p.bed_type },
-    el("td", {}, word("bed", p.bed_type)),
+    el("td", {}, word("bed", p.bed_type), el("span", { class: "unsaved-mark" }, ` ${t("unsaved")}`)),
     COUNTS.map((name) => el("td", { class: "num" }, input(name))),
-    el("td", { class: "num" }, number(p.held)),
-    el("td", { class: "num" }, el("span", { class: `avail${p.available <= 0 ? " zero" : ""}` }, number(p.available))),
-    el("td", {}, clock(p.as_of), p.stale ? el("span", { class: "stale" }, ` ${t("stale")}`) : ""),
+    el("td", { class: "num", "data-cell": "held" }),
+    el("td", { class: "num", "data-cell": "available" }),
+    el("td", { "data-cell": "as_of" }),
     el("td", {}, el("button", { type: "button", class: "primary", onclick: () => save(row, p.bed_type) }, t("save"))),
   );
   return row;
 }
 
-function renderBeds() {
-  $("beds").querySelector("tbody").replaceChildren(...beds.pools.map(bedRow));
+function poolOf(bedType) {
+  return beds.pools.find((p) => p.bed_type === bedType);
+}
+
+// A typed value equal to the saved one is no edit: leaving the field as it was marks nothing.
+function edited(bedType, name, value) {
+  const draft = { ...(drafts.get(bedType) || {}), [name]: value };
+  const pool = poolOf(bedType);
+  for (const key of Object.keys(draft)) if (pool && String(pool[key]) === draft[key]) delete draft[key];
+  if (Object.keys(draft).length) drafts.set(bedType, draft);
+  else drafts.delete(bedType);
+  markUnsaved();
+}
+
+function markUnsaved() {
+  for (const row of $("beds").querySelectorAll("tbody tr")) {
+    row.classList.toggle("unsaved", drafts.has(row.dataset.bedType));
+  }
+}
+
+// Fill a row from the server's pool, keeping any draft value (and the field being typed in).
+function fillRow(row, p) {
+  const draft = drafts.get(p.bed_type) || {};
+  for (const name of COUNTS) {
+    const input = row.querySelector(`input[name=${name}]`);
+    const value = name in draft ? draft[name] : String(p[name]);
+    if (input.value !== value && document.activeElement !== input) input.value = value;
+  }
+  row.querySelector("[data-cell=held]").textContent = number(p.held);
+  row.querySelector("[data-cell=available]").replaceChildren(
+    el("span", { class: `avail${p.available <= 0 ? " zero" : ""}` }, number(p.available)),
+  );
+  row.querySelector("[data-cell=as_of]").replaceChildren(
+    clock(p.as_of),
+    p.stale ? el("span", { class: "stale" }, ` ${t("stale")}`) : "",
+  );
+}
+
+function renderBeds(rebuild = false) {
+  const body = $("beds").querySelector("tbody");
+  const shown = [...body.querySelectorAll("tr")].map((r) => r.dataset.bedType);
+  const wanted = beds.pools.map((p) => p.bed_type);
+  if (rebuild || shown.join() !== wanted.join()) body.replaceChildren(...beds.pools.map(bedRow));
+  for (const p of beds.pools) fillRow(body.querySelector(`tr[data-bed-type="${p.bed_type}"]`), p);
+  markUnsaved();
 }
 
 async function save(row, bedType) {
@@ -119,7 +161,7 @@ async function save(row, bedType) {
       as_of: new Date().toISOString(),
     });
     toast(t("beds_saved", { bed: word("bed", bedType) }));
-    editing = false;
+    drafts.delete(bedType);
   } catch (e) {
     error.textContent = `${word("bed", bedType)}: ${e.message}`;
   }
@@ -129,6 +171,6 @@ async function save(row, bedType) {
 onLanguageChange(() => {
   if (!hospitalId) return;
   renderIncoming();
-  if (beds && !editing) renderBeds();
+  if (beds) renderBeds(true);
 });
 openPage({ app: "app", refusal: "not_hospital_staff", start });
