@@ -19,6 +19,7 @@ from sqlalchemy.exc import OperationalError
 
 from dispatch import routes as dispatch_routes
 from hotline import (
+    api_docs,
     console_ws,
     dashboard_routes,
     followups,
@@ -37,6 +38,7 @@ from kernel.db import get_engine, unit_of_work
 from kernel.errors import install_error_handlers, outages
 from kernel.redisconn import get_redis
 from kernel.settings import get_settings
+from triage import patient_cards as triage_patient_cards
 from triage import routes as triage_routes
 from triage.areas import routes as area_routes
 
@@ -124,8 +126,12 @@ def health() -> JSONResponse:
 
 
 def create_app() -> FastAPI:
-    app = FastAPI(title="1022 hotline", version="0.1.0", lifespan=lifespan)
+    app = FastAPI(
+        title="1022 hotline", version="0.1.0", lifespan=lifespan, docs_url=None, redoc_url=None
+    )
+    api_docs.install(app)
     followups.register()
+    triage_patient_cards.register()
     install_error_handlers(app)
     app.add_api_route(
         "/healthz",

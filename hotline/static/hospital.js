@@ -1,9 +1,11 @@
 // The hospital page: current bed counts with a quick update form, incoming requests, admissions.
 import { $, ApiError, api, clock, countdown, el, number, onLanguageChange, openPage, pill, t, tickCountdowns, toast,
   word } from "./toolkit.js";
+import { patientCell } from "./patient-card.js";
 
+// Accept or refuse first; admitting comes once the hospital has accepted.
 const ANSWERABLE = ["held"];
-const ADMITTABLE = ["held", "accepted", "in_transit"];
+const ADMITTABLE = ["accepted", "in_transit"];
 const COUNTS = ["total", "occupied", "out_of_service"];
 let hospitalId = null;
 let incoming = [];
@@ -44,21 +46,33 @@ function answers(tr) {
   return box;
 }
 
+const who = (tr) => (tr.patient ? tr.patient.full_name : tr.patient_ref);
+
+function incomingRow(tr) {
+  return el(
+    "tr",
+    { "data-id": tr.id },
+    el("td", {}, pill("urgency", tr.urgency, "u")),
+    el("td", {}, patientCell(tr)),
+    el("td", {}, word("bed", tr.bed_type)),
+    el("td", {}, pill("transfer", tr.status, "s")),
+    el("td", {}, tr.hold_expires_at ? countdown(tr.hold_expires_at) : ""),
+    // A request from triage carries the card; the free note is for requests typed on the board.
+    el("td", {}, (tr.patient ? "" : tr.note) || (tr.ambulance ? t("ambulance_named", { name: tr.ambulance.name }) : "")),
+    el("td", {}, answers(tr)),
+  );
+}
+
+// Admitted patients leave the incoming list for the admissions list below it.
 function renderIncoming() {
-  $("no-incoming").classList.toggle("hidden", incoming.length > 0);
-  $("incoming").querySelector("tbody").replaceChildren(
-    ...incoming.map((tr) =>
-      el(
-        "tr",
-        { "data-id": tr.id },
-        el("td", {}, pill("urgency", tr.urgency, "u")),
-        el("td", {}, tr.patient_ref),
-        el("td", {}, word("bed", tr.bed_type)),
-        el("td", {}, pill("transfer", tr.status, "s")),
-        el("td", {}, tr.hold_expires_at ? countdown(tr.hold_expires_at) : ""),
-        el("td", {}, tr.note || (tr.ambulance ? t("ambulance_named", { name: tr.ambulance.name }) : "")),
-        el("td", {}, answers(tr)),
-      ),
+  const waiting = incoming.filter((tr) => tr.status !== "admitted");
+  const admitted = incoming.filter((tr) => tr.status === "admitted");
+  $("no-incoming").classList.toggle("hidden", waiting.length > 0);
+  $("incoming").querySelector("tbody").replaceChildren(...waiting.map(incomingRow));
+  $("no-admissions").classList.toggle("hidden", admitted.length > 0);
+  $("admissions").querySelector("tbody").replaceChildren(
+    ...admitted.map((tr) =>
+      el("tr", { "data-id": tr.id }, el("td", {}, patientCell(tr)), el("td", {}, word("bed", tr.bed_type)), el("td", {}, clock(tr.status_at))),
     ),
   );
 }
@@ -66,15 +80,15 @@ function renderIncoming() {
 async function step(tr, what, body) {
   try {
     await api("POST", `/api/v1/transfers/${tr.id}/${what}`, body);
-    toast(t("patient_step_done", { patient: tr.patient_ref, step: word("step", what) }));
+    toast(t("patient_step_done", { patient: who(tr), step: word("step", what) }));
   } catch (e) {
-    toast(`${tr.patient_ref}: ${e.message}`);
+    toast(`${who(tr)}: ${e.message}`);
   }
   await refresh();
 }
 
 function refuse(tr) {
-  const reason = prompt(t("refuse_why", { patient: tr.patient_ref }), t("refuse_default"));
+  const reason = prompt(t("refuse_why", { patient: who(tr) }), t("refuse_default"));
   if (reason !== null) step(tr, "refuse", { reason });
 }
 
