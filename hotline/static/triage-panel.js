@@ -333,12 +333,17 @@ function assessmentForm() {
   const form = el(
     "form",
     { id: "tp-assess", class: "tp-assess", novalidate: true },
-    label("h4", "tp_assessment"),
-    vitalFields(),
-    el("div", { id: "tp-score", class: "tp-score", "aria-live": "polite" }),
-    decisionFields(),
-    el("p", { class: "error", id: "tp-error", role: "alert" }),
-    label("button", "tp_sign", { type: "submit", class: "primary", id: "tp-sign" }),
+    // What the caller reports, then (beside it on a wide screen) the live score, the decision and
+    // Sign: at 1366x768 all of it fits without scrolling during a call.
+    el("div", { class: "tp-col-in" }, label("h4", "tp_assessment"), vitalFields()),
+    el(
+      "div",
+      { class: "tp-col-out" },
+      el("div", { id: "tp-score", class: "tp-score", "aria-live": "polite" }),
+      decisionFields(),
+      el("p", { class: "error", id: "tp-error", role: "alert" }),
+      label("button", "tp_sign", { type: "submit", class: "primary", id: "tp-sign" }),
+    ),
   );
   form.addEventListener("input", () => {
     clearTimeout(S.timer);
