@@ -223,6 +223,7 @@ def create_transfer(
         urgency=body.urgency,
         pickup_lat=body.pickup.lat,
         pickup_lon=body.pickup.lon,
+        pickup_source=body.pickup.source or "precise",
         requested_by=principal.actor,
         note=body.note,
     )

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 
@@ -105,6 +105,9 @@ class HospitalBedsOut(BaseModel):
 class Pickup(Strict):
     lat: float = Field(ge=-90, le=90)
     lon: float = Field(ge=-180, le=180)
+    # precise (a point someone set), ward_centre (approximate) or unknown; a point typed on the
+    # board is precise. None only on requests recorded before sources were.
+    source: Literal["precise", "ward_centre", "unknown"] | None = None
 
 
 class TransferIn(Strict):

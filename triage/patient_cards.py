@@ -20,7 +20,7 @@ def register() -> None:
 
 
 def _address(session: Session, p: Patient) -> dict[str, Any] | None:
-    street = getattr(p, "street", None)
+    street = p.street
     if not p.ward_code and not street:
         return None
     ward = session.get(Ward, p.ward_code) if p.ward_code else None

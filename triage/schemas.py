@@ -90,6 +90,7 @@ class PatientIn(BaseModel):
     age_years: float | None = Field(default=None, ge=0, le=130)
     sex: Sex | None = None
     ward_code: str | None = Field(default=None, max_length=16)
+    street: str | None = Field(default=None, max_length=200)
     risk_factors: list[str] = []
     pregnant: bool = False
     vaccination_doses: int | None = Field(default=None, ge=0, le=10)
@@ -109,6 +110,7 @@ class PatientPatch(BaseModel):
     age_years: float | None = Field(default=None, ge=0, le=130)
     sex: Sex | None = None
     ward_code: str | None = Field(default=None, max_length=16)
+    street: str | None = Field(default=None, max_length=200)
     risk_factors: list[str] | None = None
     pregnant: bool | None = None
     vaccination_doses: int | None = Field(default=None, ge=0, le=10)
@@ -131,6 +133,7 @@ class PatientOut(BaseModel):
     age_years: float | None
     sex: str | None
     ward_code: str | None
+    street: str | None = None
     risk_factors: list[str]
     pregnant: bool
     vaccination_doses: int | None
@@ -195,6 +198,8 @@ class FollowUpOut(BaseModel):
 class PickupOut(BaseModel):
     lat: float
     lon: float
+    # precise, ward_centre or unknown (the city default, never passed off as the patient's place).
+    source: str | None = None
 
 
 class TransferOut(BaseModel):

@@ -159,6 +159,7 @@ function requestFacts(tr) {
     word("urgency", tr.urgency),
     word("bed", tr.bed_type),
     t("pickup_at", { lat: number(tr.pickup.lat, 4), lon: number(tr.pickup.lon, 4) }),
+    tr.pickup.source && word("pickup", tr.pickup.source),
     tr.hospital_name && t("to_hospital", { hospital: tr.hospital_name }),
     tr.ambulance && t("ambulance_named", { name: tr.ambulance.name }),
   ]

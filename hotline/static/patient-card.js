@@ -43,7 +43,14 @@ export function patientCell(tr) {
     { class: "card" },
     el("strong", { class: "card-name" }, p.full_name),
     el("div", { class: "card-who" }, who),
-    el("div", { class: "card-address muted" }, address(p.address)),
+    el(
+      "div",
+      { class: "card-address muted" },
+      address(p.address),
+      tr.pickup && tr.pickup.source
+        ? el("span", { class: `pickup pickup-${tr.pickup.source}` }, ` · ${t("card_pickup", { source: word("pickup", tr.pickup.source) })}`)
+        : null,
+    ),
     el("div", { class: "card-vitals" }, vitals(p)),
     signs ? el("div", { class: "card-signs" }, t("card_signs", { signs })) : null,
     doctor ? el("div", { class: "card-doctor muted" }, t("card_doctor", { name: doctor.display_name || doctor.username })) : null,

@@ -111,6 +111,8 @@ def test_every_page_at_this_width(browser: Any, width: int, height: int) -> None
         sign_in(board, f"{live.url}/static/dispatch.html", "disp_w")
         board.locator("#board tbody tr .card-name", has_text=NAME).wait_for(timeout=20_000)
         assert "SpO₂ 93%" in board.inner_text("#board")
+        # No address on record: the pick-up point says it is unknown, never a silent city centre.
+        assert "điểm đón: chưa rõ" in board.inner_text("#board")
         vietnamese_only(board, f"dispatch {size}")
         shot(board, f"widths-dispatch-{size}")
         measure(f"{size} dispatch.html scripts {script_bytes(board)} bytes")
