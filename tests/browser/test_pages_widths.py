@@ -180,3 +180,62 @@ def test_every_page_at_this_width(browser: Any, width: int, height: int) -> None
         ctx.close()
     finally:
         live.stop()
+
+
+def test_a_doctor_takes_assesses_and_completes_a_call_on_a_phone(browser: Any) -> None:
+    """At 390x844: a new caller's patient recorded with a street and a ward picked by name, an
+    assessment signed, and the call completed with the decision already filled in."""
+    from triage.areas.models import District, Province, Ward
+
+    seed_branches()
+    from kernel.db import unit_of_work
+
+    with unit_of_work() as s:
+        s.add(Province(code="79", name="Hồ Chí Minh"))
+        s.flush()
+        s.add(District(code="760", province_code="79", name="Quận 1"))
+        s.flush()
+        s.add(Ward(code="26743", district_code="760", name="Bến Thành", population=12_000))
+    make_user("dr_phone", "doctor", branches={"3": 1})
+    live = LiveServer().start()
+    try:
+        page = browser.new_context(viewport={"width": 390, "height": 844}).new_page()
+        sign_in(page, f"{live.url}/static/console.html", "dr_phone")
+        page.wait_for_selector("#console-view:not(.hidden)", timeout=20_000)
+        page.click("#go-available")
+        page.wait_for_selector("#presence-state[data-state='available']", timeout=20_000)
+        with httpx.Client(base_url=live.url, timeout=30) as http:
+            assert arrive(http, "phone-1", caller="0909555666").json()["status"] == "queued"
+        page.click("#accept-offer", timeout=30_000)
+        form = page.locator("#tp-new-patient")
+        form.wait_for(timeout=20_000)
+        form.locator("input[name=full_name]").fill("Lê Văn Cường")
+        form.locator("input[name=age_years]").fill("44")
+        form.locator("input[name=street]").fill("12 Lê Lợi")
+        form.locator("input[name=ward]").fill("Bến Thành, Quận 1")
+        form.locator("button[type=submit]").click()
+        page.wait_for_selector("#tp-sign", timeout=20_000)
+        for name, value in (("respiratory_rate", "18"), ("spo2", "97"), ("pulse", "80")):
+            page.fill(f"input[name={name}]", value)
+        page.wait_for_selector("#tp-news2-total", timeout=20_000)
+        box = page.locator("#tp-sign").bounding_box()
+        assert box is not None and box["height"] >= 44 and box["width"] >= 300
+        page.click("#tp-sign")
+        page.wait_for_function(
+            "document.querySelector('#disposition').value === 'home_care'", timeout=20_000
+        )
+        shot(page, "phone-console-signed")
+        page.click("#complete-call")
+        page.wait_for_selector("#wrapup-panel:not(.hidden)", timeout=20_000)
+        with httpx.Client(base_url=live.url, timeout=30) as http:
+            tok = http.post(
+                "/api/v1/auth/token", data={"username": "dr_phone", "password": PASSWORD}
+            ).json()["access_token"]
+            (p,) = http.get(
+                "/api/v1/triage/patients",
+                params={"phone": "0909555666"},
+                headers={"Authorization": f"Bearer {tok}"},
+            ).json()
+        assert (p["street"], p["ward_code"]) == ("12 Lê Lợi", "26743")
+    finally:
+        live.stop()
