@@ -40,7 +40,7 @@ export function patientCell(tr) {
   const doctor = p.referring_doctor;
   return el(
     "div",
-    { class: "card" },
+    { class: "patient-card" },
     el("strong", { class: "card-name" }, p.full_name),
     el("div", { class: "card-who" }, who),
     el(

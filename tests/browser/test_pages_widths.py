@@ -121,6 +121,9 @@ def test_every_page_at_this_width(browser: Any, width: int, height: int) -> None
         sign_in(hospital, f"{live.url}/static/hospital.html", "clerk_w")
         hospital.locator("#incoming .card-name", has_text=NAME).wait_for(timeout=20_000)
         vietnamese_only(hospital, f"hospital {size}")
+        for page in (board, hospital):
+            wider = page.evaluate("() => document.documentElement.scrollWidth - window.innerWidth")
+            assert wider <= 0, f"{page.url} wider than {size} by {wider}px"
         shot(hospital, f"widths-hospital-{size}")
         measure(f"{size} hospital.html scripts {script_bytes(hospital)} bytes")
 
