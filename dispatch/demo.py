@@ -69,16 +69,22 @@ def seed_demo(session: Session) -> list[str]:
             ambulances.create_ambulance(
                 session, name=name, base_lat=lat, base_lon=lon, actor="demo"
             )
-    if session.scalar(select(User.id).where(User.username == HOSPITAL_LOGIN)) is None:
-        accounts.create_user(
-            session,
-            username=HOSPITAL_LOGIN,
-            password=DEMO_PASSWORD,
-            role="hospital",
-            hospital_id=first.id,
-            display_name=f"Staff, {first.name}",
-        )
+    # Every demo hospital has a login, hospital1 .. hospitalN (the first is the ICU centre), so
+    # whichever hospital the matcher picks, someone can sign in and accept.
+    ordered = [first, *(h for h in hospitals if h.id != first.id)]
+    for n, h in enumerate(ordered, start=1):
+        username = f"hospital{n}"
+        if session.scalar(select(User.id).where(User.username == username)) is None:
+            accounts.create_user(
+                session,
+                username=username,
+                password=DEMO_PASSWORD,
+                role="hospital",
+                hospital_id=h.id,
+                display_name=f"Staff, {h.name}",
+            )
     return [
         f"dispatch: {len(hospitals)} HCMC hospitals, {len(AMBULANCES)} ambulance teams; "
-        f"hospital page login {HOSPITAL_LOGIN} / {DEMO_PASSWORD} (staff of {first.name})"
+        f"hospital page logins {HOSPITAL_LOGIN} .. hospital{len(ordered)} / {DEMO_PASSWORD} "
+        f"({HOSPITAL_LOGIN}: staff of {first.name})"
     ]

@@ -125,6 +125,8 @@ class TransferRequest(Base):
     urgency_rank: Mapped[int] = mapped_column(Integer)
     pickup_lat: Mapped[float] = mapped_column(Float)
     pickup_lon: Mapped[float] = mapped_column(Float)
+    # precise, ward_centre or unknown; None on requests from before it was recorded.
+    pickup_source: Mapped[str | None] = mapped_column(String(16))
     note: Mapped[str] = mapped_column(Text, default="")
     status: Mapped[str] = mapped_column(String(20), default=TransferStatus.REQUESTED)
     hospital_id: Mapped[str | None] = mapped_column(ForeignKey("hospitals.id"))

@@ -8,7 +8,17 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends
 from sqlalchemy.orm import Session
 
-from dispatch import access, ambulances, beds, handover, holds, hospitals, schemas, transfers
+from dispatch import (
+    access,
+    ambulances,
+    beds,
+    handover,
+    holds,
+    hospitals,
+    patient_cards,
+    schemas,
+    transfers,
+)
 from dispatch.models import BedPool, Hospital
 from dispatch.vocab import BedType, TransferStatus
 from kernel.accounts import Principal, Role
@@ -193,7 +203,8 @@ def incoming_transfers(
 ) -> list[dict[str, Any]]:
     access.ensure_incoming_reader(principal, hospital.id)
     reqs = transfers.list_transfers(session, hospital_id=hospital.id)
-    return [transfers.transfer_view(session, r, history=False) for r in reqs]
+    views = [transfers.transfer_view(session, r, history=False) for r in reqs]
+    return patient_cards.attach(session, views)
 
 
 # --------------------------------------------------------------------------- transfers
@@ -212,6 +223,7 @@ def create_transfer(
         urgency=body.urgency,
         pickup_lat=body.pickup.lat,
         pickup_lon=body.pickup.lon,
+        pickup_source=body.pickup.source or "precise",
         requested_by=principal.actor,
         note=body.note,
     )
@@ -220,10 +232,11 @@ def create_transfer(
 
 @router.get("/transfers", response_model=list[schemas.TransferOut], dependencies=[ExpireDue])
 def board(session: SessionDep, _: BoardDep) -> list[dict[str, Any]]:
-    return [
+    views = [
         transfers.transfer_view(session, r, history=False)
         for r in transfers.list_transfers(session)
     ]
+    return patient_cards.attach(session, views)
 
 
 @router.get(
@@ -237,7 +250,7 @@ def get_transfer(
 ) -> dict[str, Any]:
     req = transfers.get_transfer(session, transfer_id)
     access.ensure_transfer_access(principal, req)
-    return transfers.transfer_view(session, req)
+    return patient_cards.attach(session, [transfers.transfer_view(session, req)])[0]
 
 
 @router.post(

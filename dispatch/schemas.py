@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, StrictFloat, StrictInt
 
@@ -105,6 +105,9 @@ class HospitalBedsOut(BaseModel):
 class Pickup(Strict):
     lat: StrictFloat = Field(ge=-90, le=90)
     lon: StrictFloat = Field(ge=-180, le=180)
+    # precise (a point someone set), ward_centre (approximate) or unknown; a point typed on the
+    # board is precise. None only on requests recorded before sources were.
+    source: Literal["precise", "ward_centre", "unknown"] | None = None
 
 
 class TransferIn(Strict):
@@ -133,6 +136,45 @@ class TransferStepOut(BaseModel):
     data: dict[str, Any]
 
 
+class CardAddress(BaseModel):
+    street: str | None = None
+    ward_code: str | None = None
+    ward_name: str | None = None
+    district_name: str | None = None
+
+
+class CardNews2(BaseModel):
+    total: int | None
+    # True when parameters were missing: the total is "at least N" (see `missing`).
+    at_least: bool
+    missing: list[str]
+
+
+class CardDoctor(BaseModel):
+    id: str
+    username: str
+    display_name: str | None
+
+
+class PatientCardOut(BaseModel):
+    """Who the patient is and what the referring doctor found, from the latest signed assessment."""
+
+    id: str
+    full_name: str
+    age_years: float | None
+    sex: str | None
+    phones: list[str]
+    address: CardAddress | None
+    news2: CardNews2 | None
+    spo2: int | None
+    respiratory_rate: int | None
+    # Ministry of Health warning-sign codes; the pages word them.
+    warning_signs: list[str]
+    severity: str | None
+    assessed_at: datetime | None
+    referring_doctor: CardDoctor | None
+
+
 class TransferOut(BaseModel):
     id: str
     patient_ref: str
@@ -153,6 +195,9 @@ class TransferOut(BaseModel):
     requested_at: datetime
     status_at: datetime
     history: list[TransferStepOut] | None = None
+    # Who the patient is (name, age, phone, address, latest vitals, referring doctor); None when
+    # the patient is not known to triage (a request typed on the board with a free reference).
+    patient: PatientCardOut | None = None
 
 
 class ReasonIn(Strict):

@@ -31,6 +31,11 @@ def _already_live(patient_ref: str, request_id: str | None = None) -> Conflict:
     )
 
 
+# Where a pick-up point came from: a precise point (set by a doctor or dispatcher), the centre
+# of the patient's ward (approximate), or unknown (the city default, shown as unknown).
+PICKUP_SOURCES = ("precise", "ward_centre", "unknown")
+
+
 def create_transfer_request(
     session: Session,
     *,
@@ -41,6 +46,7 @@ def create_transfer_request(
     pickup_lon: float,
     requested_by: str,
     note: str = "",
+    pickup_source: str = "precise",
 ) -> TransferRequest:
     """Record a request for a bed and have it matched by a dispatch worker once this commits."""
     patient_ref = (patient_ref or "").strip()
@@ -49,6 +55,8 @@ def create_transfer_request(
     bed = word(BedType, bed_type, "bed_type")
     urgency_word = word(Urgency, urgency, "urgency")
     check_location(pickup_lat, pickup_lon, "pickup.")
+    if pickup_source not in PICKUP_SOURCES:
+        raise InvalidInput("pickup.source", "must be one of " + ", ".join(PICKUP_SOURCES))
     live = session.scalar(
         select(TransferRequest.id).where(TransferRequest.live_patient_ref == patient_ref)
     )
@@ -62,6 +70,7 @@ def create_transfer_request(
         bed_type=bed,
         urgency=urgency_word,
         urgency_rank=urgency_word.rank,
+        pickup_source=pickup_source,
         pickup_lat=pickup_lat,
         pickup_lon=pickup_lon,
         note=note,
@@ -122,7 +131,7 @@ def transfer_view(
         "bed_type": req.bed_type,
         "urgency": req.urgency,
         "status": req.status,
-        "pickup": {"lat": req.pickup_lat, "lon": req.pickup_lon},
+        "pickup": {"lat": req.pickup_lat, "lon": req.pickup_lon, "source": req.pickup_source},
         "note": req.note,
         "hospital_id": req.hospital_id,
         "hospital_name": hospital.name if hospital else None,

@@ -21,6 +21,7 @@ from dispatch import beds_import
 from dispatch import routes as dispatch_routes
 from dispatch.fhir import routes as fhir_routes
 from hotline import (
+    api_docs,
     console_ws,
     dashboard_routes,
     followups,
@@ -45,6 +46,7 @@ from kernel.openapi_errors import install_error_descriptions
 from kernel.redisconn import get_redis
 from kernel.security_headers import SecurityHeaders
 from kernel.settings import get_settings
+from triage import patient_cards as triage_patient_cards
 from triage import routes as triage_routes
 from triage.areas import routes as area_routes
 
@@ -134,8 +136,12 @@ def health() -> JSONResponse:
 
 
 def create_app() -> FastAPI:
-    app = FastAPI(title="1022 hotline", version="0.1.0", lifespan=lifespan)
+    app = FastAPI(
+        title="1022 hotline", version="0.1.0", lifespan=lifespan, docs_url=None, redoc_url=None
+    )
+    api_docs.install(app)
     followups.register()
+    triage_patient_cards.register()
     install_error_handlers(app)
     install_error_descriptions(app)
     # Middleware added last runs first: observation wraps everything, headers go on every

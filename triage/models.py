@@ -44,6 +44,8 @@ class Patient(Base):
     age_years: Mapped[float | None] = mapped_column(Float)
     sex: Mapped[str | None] = mapped_column(String(8))
     ward_code: Mapped[str | None] = mapped_column(String(16), index=True)
+    # House number and street; the ward is ward_code, chosen from the area list.
+    street: Mapped[str | None] = mapped_column(String(200))
     risk_factors: Mapped[list[str]] = mapped_column(JSON, default=list)
     pregnant: Mapped[bool] = mapped_column(Boolean, default=False)
     vaccination_doses: Mapped[int | None] = mapped_column(Integer)
@@ -166,6 +168,8 @@ class Transfer(Base):
     urgency: Mapped[str] = mapped_column(String(16))
     pickup_lat: Mapped[float] = mapped_column(Float)
     pickup_lon: Mapped[float] = mapped_column(Float)
+    # Where the point came from: precise, ward_centre or unknown (see triage.transfers).
+    pickup_source: Mapped[str | None] = mapped_column(String(16))
     state: Mapped[str] = mapped_column(String(16), default=TransferState.QUEUED)
     # Dispatch's transfer request id, a plain string: no FK across domains.
     transfer_request_id: Mapped[str | None] = mapped_column(String(64))

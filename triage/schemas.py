@@ -54,6 +54,9 @@ class News2Out(BaseModel):
     scale: Literal[1, 2]
     # False below the policy's NEWS2 age: shown, not used for the disposition.
     applicable: bool
+    # True when parameters are missing: the total reads "at least N" and risk is only what the
+    # known parameters prove (never "low").
+    at_least: bool = False
     response: str | None
 
 
@@ -71,7 +74,7 @@ class ScoresOut(BaseModel):
     warning_signs: list[str]
     severity: Severity | None
     disposition: DispositionOut
-    # What produced the scores, e.g. "news2-rcp-2017+moh-261-2022/r1+policy:default/r1".
+    # What produced the scores, e.g. "news2-rcp-2017/r2+moh-261-2022/r1+policy:default/r1".
     rules_version: str
 
 
@@ -87,6 +90,7 @@ class PatientIn(BaseModel):
     age_years: StrictFloat | None = Field(default=None, ge=0, le=130)
     sex: Sex | None = None
     ward_code: str | None = Field(default=None, max_length=16)
+    street: str | None = Field(default=None, max_length=200)
     risk_factors: list[str] = []
     pregnant: bool = False
     vaccination_doses: StrictInt | None = Field(default=None, ge=0, le=10)
@@ -106,6 +110,7 @@ class PatientPatch(BaseModel):
     age_years: StrictFloat | None = Field(default=None, ge=0, le=130)
     sex: Sex | None = None
     ward_code: str | None = Field(default=None, max_length=16)
+    street: str | None = Field(default=None, max_length=200)
     risk_factors: list[str] | None = None
     pregnant: bool | None = None
     vaccination_doses: StrictInt | None = Field(default=None, ge=0, le=10)
@@ -128,6 +133,7 @@ class PatientOut(BaseModel):
     age_years: float | None
     sex: str | None
     ward_code: str | None
+    street: str | None = None
     risk_factors: list[str]
     pregnant: bool
     vaccination_doses: int | None
@@ -192,6 +198,8 @@ class FollowUpOut(BaseModel):
 class PickupOut(BaseModel):
     lat: float
     lon: float
+    # precise, ward_centre or unknown (the city default, never passed off as the patient's place).
+    source: str | None = None
 
 
 class TransferOut(BaseModel):

@@ -14,21 +14,26 @@ from kernel import events
 from kernel.db import utcnow
 from kernel.errors import NotFound
 from kernel.settings import get_settings
+from triage.areas.models import Ward
 from triage.models import Assessment, Patient, Transfer
 from triage.vocabulary import LevelOfCare, TransferState, Urgency
 
 log = logging.getLogger(__name__)
 
 
-def pickup_point(patient: Patient) -> tuple[float, float]:
-    """The patient's own coordinates, else the ward centroid, else the city default."""
+def pickup_point(session: Session, patient: Patient) -> tuple[float, float, str]:
+    """(lat, lon, source): the patient's precise point, else the ward's centre (imported with the
+    areas, else the settings' centroid), else the city default marked unknown, never silently."""
     s = get_settings()
     if patient.lat is not None and patient.lon is not None:
-        return patient.lat, patient.lon
+        return patient.lat, patient.lon, "precise"
+    ward = session.get(Ward, patient.ward_code) if patient.ward_code else None
+    if ward is not None and ward.centre_lat is not None and ward.centre_lon is not None:
+        return ward.centre_lat, ward.centre_lon, "ward_centre"
     centroid = s.triage_ward_centroids.get(patient.ward_code or "")
     if centroid:
-        return float(centroid[0]), float(centroid[1])
-    return s.triage_default_lat, s.triage_default_lon
+        return float(centroid[0]), float(centroid[1]), "ward_centre"
+    return s.triage_default_lat, s.triage_default_lon, "unknown"
 
 
 def open_transfer(
@@ -37,7 +42,7 @@ def open_transfer(
     """Record the transfer decision and hand it to dispatch in the same transaction when it can."""
     decision = assessment.decision
     icu = decision["level_of_care"] == LevelOfCare.ICU
-    lat, lon = pickup_point(patient)
+    lat, lon, source = pickup_point(session, patient)
     tr = Transfer(
         assessment_id=assessment.id,
         patient_id=patient.id,
@@ -45,6 +50,7 @@ def open_transfer(
         urgency=decision["urgency"] or Urgency.URGENT,
         pickup_lat=lat,
         pickup_lon=lon,
+        pickup_source=source,
         requested_by=actor,
     )
     # A patient has at most one live request in dispatch: a later transfer decision (or a
@@ -96,6 +102,7 @@ def request_transfer(session: Session, tr: Transfer, *, note: str = "") -> bool:
                 urgency=tr.urgency,
                 pickup_lat=tr.pickup_lat,
                 pickup_lon=tr.pickup_lon,
+                pickup_source=tr.pickup_source or "unknown",
                 requested_by=tr.requested_by,
                 note=note,
             )
@@ -153,7 +160,7 @@ def transfer_view(session: Session, tr: Transfer) -> dict[str, Any]:
         "assessment_id": tr.assessment_id,
         "bed_type": tr.bed_type,
         "urgency": tr.urgency,
-        "pickup": {"lat": tr.pickup_lat, "lon": tr.pickup_lon},
+        "pickup": {"lat": tr.pickup_lat, "lon": tr.pickup_lon, "source": tr.pickup_source},
         "state": tr.state,
         "transfer_request_id": tr.transfer_request_id,
         "dispatch_status": None if req is None else req.status,

@@ -310,7 +310,7 @@ function renderCall() {
   const c = S.call;
   $("call-caller").textContent = c.caller;
   $("call-branch").textContent = branchLabel(c.branch, S.branches[c.branch]);
-  $("call-priority").textContent = c.priority_reason || t("priority_n", { n: c.priority });
+  $("call-priority").textContent = word("priority", String(c.priority)) || t("priority_n", { n: c.priority });
   show($("call-ended"), S.callEnded || c.status !== "connected");
   const panel = $("patient-panel");
   if (panel.dataset.callId !== c.id) {

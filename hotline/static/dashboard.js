@@ -179,13 +179,14 @@ function wardTile(w) {
 
 // The decision's indicators, in its own numbering: [column, input, decimals].
 const INDICATORS = [
-  ["1a", "new_cases_7d_per_100k", 1],
-  ["1b", "oxygen_cases_per_100k", 1],
-  ["1c", "deaths_7d_per_100k", 1],
+  // Rates per 100,000 (or 10,000) are read as whole numbers; shares as a percent, one decimal.
+  ["1a", "new_cases_7d_per_100k", 0],
+  ["1b", "oxygen_cases_per_100k", 0],
+  ["1c", "deaths_7d_per_100k", 0],
   ["2a", "vaccinated_share", null],
   ["3a", "care_readiness_per_10k", 0],
-  ["3b", "district_free_beds_per_100k", 1],
-  ["3c", "province_icu_beds_per_100k", 1],
+  ["3b", "district_free_beds_per_100k", 0],
+  ["3c", "province_icu_beds_per_100k", 0],
 ];
 
 function wardRow(w) {
@@ -240,6 +241,22 @@ function select(code) {
   renderWards();
 }
 
+// One step of Decision 218 in the page's language, from its inputs and result (never the API's
+// English sentence): each input named and rounded for people, then what the step concluded.
+function stepValue(name, value) {
+  if (value === null || value === undefined) return t("not_reported");
+  if (typeof value === "string") return word(name === "combine" ? "combine" : "capacity", value);
+  if (name.endsWith("_share")) return percent(value);
+  if (name.includes("per_10")) return number(value, 0);
+  return number(value);
+}
+
+function explainStep(s) {
+  const inputs = Object.entries(s.inputs).map(([name, value]) => `${t(`input.${name}`)} ${stepValue(name, value)}`);
+  const result = typeof s.result === "string" ? word("capacity", s.result) : number(s.result);
+  return `${inputs.join("; ")} → ${t(s.step === "level" ? "explain_level" : "explain_result", { result })}`;
+}
+
 function renderExplain() {
   const w = data.wards.find((x) => x.ward_code === selectedWard);
   const box = $("ward-explain");
@@ -254,7 +271,7 @@ function renderExplain() {
     el(
       "ol",
       { id: "explain-steps" },
-      w.steps.map((s) => el("li", {}, el("span", { class: "step-name" }, `${s.step}: `), s.explanation)),
+      w.steps.map((s) => el("li", {}, el("span", { class: "step-name" }, `${t(`explain.${s.step}`)}: `), explainStep(s))),
     ),
     el("details", {}, el("summary", {}, t("sources")), el("pre", { class: "small" }, JSON.stringify(w.sources, null, 1))),
   );

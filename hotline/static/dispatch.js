@@ -1,6 +1,7 @@
 // The dispatch board: live requests by urgency, candidates, hold countdown, override, transport, cancel.
 import { $, api, clock, countdown, el, minutes, number, onLanguageChange, openPage, pill, t, tickCountdowns, toast,
   word } from "./toolkit.js";
+import { patientCell } from "./patient-card.js";
 
 const ENDED = ["admitted", "cancelled"];
 const OVERRIDABLE = ["requested", "matching", "refused", "waiting_for_bed", "held"];
@@ -68,7 +69,7 @@ function renderBoard() {
         "tr",
         { class: `row-click${tr.id === selectedId ? " selected" : ""}`, "data-id": tr.id, onclick: () => select(tr.id) },
         el("td", {}, pill("urgency", tr.urgency, "u")),
-        el("td", {}, tr.patient_ref),
+        el("td", {}, patientCell(tr)),
         el("td", {}, word("bed", tr.bed_type)),
         el("td", {}, pill("transfer", tr.status, "s")),
         el("td", {}, hospitalCell(tr)),
@@ -112,7 +113,7 @@ async function act(id, step, body) {
 }
 
 function cancel(tr) {
-  if (confirm(t("confirm_cancel", { patient: tr.patient_ref }))) act(tr.id, "cancel", { reason: "cancelled by dispatcher" });
+  if (confirm(t("confirm_cancel", { patient: tr.patient ? tr.patient.full_name : tr.patient_ref }))) act(tr.id, "cancel", { reason: "cancelled by dispatcher" });
 }
 
 async function select(id) {
@@ -158,6 +159,7 @@ function requestFacts(tr) {
     word("urgency", tr.urgency),
     word("bed", tr.bed_type),
     t("pickup_at", { lat: number(tr.pickup.lat, 4), lon: number(tr.pickup.lon, 4) }),
+    tr.pickup.source && word("pickup", tr.pickup.source),
     tr.hospital_name && t("to_hospital", { hospital: tr.hospital_name }),
     tr.ambulance && t("ambulance_named", { name: tr.ambulance.name }),
   ]
@@ -168,7 +170,8 @@ function requestFacts(tr) {
 async function renderDetail(id) {
   const tr = await api("GET", `/api/v1/transfers/${id}`);
   $("detail").replaceChildren(
-    el("h2", {}, t("request_of", { patient: tr.patient_ref }), " ", pill("transfer", tr.status, "s")),
+    el("h2", {}, t("request_of", { patient: tr.patient ? tr.patient.full_name : tr.patient_ref }), " ", pill("transfer", tr.status, "s")),
+    tr.patient ? patientCell(tr) : null,
     el("p", {}, requestFacts(tr)),
     el("h3", {}, t("candidates_title")),
     candidates(tr),

@@ -1,14 +1,18 @@
 // The hospital page: current bed counts with a quick update form, incoming requests, admissions.
 import { $, ApiError, api, clock, countdown, el, number, onLanguageChange, openPage, pill, t, tickCountdowns, toast,
   word } from "./toolkit.js";
+import { patientCell } from "./patient-card.js";
 
+// Accept or refuse first; admitting comes once the hospital has accepted.
 const ANSWERABLE = ["held"];
-const ADMITTABLE = ["held", "accepted", "in_transit"];
+const ADMITTABLE = ["accepted", "in_transit"];
 const COUNTS = ["total", "occupied", "out_of_service"];
 let hospitalId = null;
 let incoming = [];
 let beds = null;
-let editing = false;
+// Counts typed and not yet saved, by bed type: {total: "12", ...}. The table stays live around
+// them: a refresh updates every other cell and never drops or overwrites what is being typed.
+const drafts = new Map();
 
 async function start() {
   const me = await api("GET", "/api/v1/auth/me");
@@ -25,11 +29,8 @@ async function start() {
 async function refresh() {
   incoming = await api("GET", `/api/v1/hospitals/${hospitalId}/transfers`);
   renderIncoming();
-  // Do not overwrite counts someone is typing.
-  if (!editing) {
-    beds = await api("GET", `/api/v1/hospitals/${hospitalId}/beds`);
-    renderBeds();
-  }
+  beds = await api("GET", `/api/v1/hospitals/${hospitalId}/beds`);
+  renderBeds();
   $("updated").textContent = t("updated_at", { time: clock(new Date(), true) });
 }
 
@@ -45,21 +46,33 @@ function answers(tr) {
   return box;
 }
 
+const who = (tr) => (tr.patient ? tr.patient.full_name : tr.patient_ref);
+
+function incomingRow(tr) {
+  return el(
+    "tr",
+    { "data-id": tr.id },
+    el("td", {}, pill("urgency", tr.urgency, "u")),
+    el("td", {}, patientCell(tr)),
+    el("td", {}, word("bed", tr.bed_type)),
+    el("td", {}, pill("transfer", tr.status, "s")),
+    el("td", {}, tr.hold_expires_at ? countdown(tr.hold_expires_at) : ""),
+    // A request from triage carries the card; the free note is for requests typed on the board.
+    el("td", {}, (tr.patient ? "" : tr.note) || (tr.ambulance ? t("ambulance_named", { name: tr.ambulance.name }) : "")),
+    el("td", {}, answers(tr)),
+  );
+}
+
+// Admitted patients leave the incoming list for the admissions list below it.
 function renderIncoming() {
-  $("no-incoming").classList.toggle("hidden", incoming.length > 0);
-  $("incoming").querySelector("tbody").replaceChildren(
-    ...incoming.map((tr) =>
-      el(
-        "tr",
-        { "data-id": tr.id },
-        el("td", {}, pill("urgency", tr.urgency, "u")),
-        el("td", {}, tr.patient_ref),
-        el("td", {}, word("bed", tr.bed_type)),
-        el("td", {}, pill("transfer", tr.status, "s")),
-        el("td", {}, tr.hold_expires_at ? countdown(tr.hold_expires_at) : ""),
-        el("td", {}, tr.note || (tr.ambulance ? t("ambulance_named", { name: tr.ambulance.name }) : "")),
-        el("td", {}, answers(tr)),
-      ),
+  const waiting = incoming.filter((tr) => tr.status !== "admitted");
+  const admitted = incoming.filter((tr) => tr.status === "admitted");
+  $("no-incoming").classList.toggle("hidden", waiting.length > 0);
+  $("incoming").querySelector("tbody").replaceChildren(...waiting.map(incomingRow));
+  $("no-admissions").classList.toggle("hidden", admitted.length > 0);
+  $("admissions").querySelector("tbody").replaceChildren(
+    ...admitted.map((tr) =>
+      el("tr", { "data-id": tr.id }, el("td", {}, patientCell(tr)), el("td", {}, word("bed", tr.bed_type)), el("td", {}, clock(tr.status_at))),
     ),
   );
 }
@@ -67,15 +80,15 @@ function renderIncoming() {
 async function step(tr, what, body) {
   try {
     await api("POST", `/api/v1/transfers/${tr.id}/${what}`, body);
-    toast(t("patient_step_done", { patient: tr.patient_ref, step: word("step", what) }));
+    toast(t("patient_step_done", { patient: who(tr), step: word("step", what) }));
   } catch (e) {
-    toast(`${tr.patient_ref}: ${e.message}`);
+    toast(`${who(tr)}: ${e.message}`);
   }
   await refresh();
 }
 
 function refuse(tr) {
-  const reason = prompt(t("refuse_why", { patient: tr.patient_ref }), t("refuse_default"));
+  const reason = prompt(t("refuse_why", { patient: who(tr) }), t("refuse_default"));
   if (reason !== null) step(tr, "refuse", { reason });
 }
 
@@ -88,23 +101,66 @@ function bedRow(p) {
       min: "0",
       value: p[name],
       "aria-label": `${word("bed", p.bed_type)} ${t(name)}`,
-      onfocus: () => (editing = true),
+      oninput: (ev) => edited(p.bed_type, name, ev.target.value),
     });
   const row = el(
     "tr",
     { "data-bed-type": p.bed_type },
-    el("td", {}, word("bed", p.bed_type)),
+    el("td", {}, word("bed", p.bed_type), el("span", { class: "unsaved-mark" }, ` ${t("unsaved")}`)),
     COUNTS.map((name) => el("td", { class: "num" }, input(name))),
-    el("td", { class: "num" }, number(p.held)),
-    el("td", { class: "num" }, el("span", { class: `avail${p.available <= 0 ? " zero" : ""}` }, number(p.available))),
-    el("td", {}, clock(p.as_of), p.stale ? el("span", { class: "stale" }, ` ${t("stale")}`) : ""),
+    el("td", { class: "num", "data-cell": "held" }),
+    el("td", { class: "num", "data-cell": "available" }),
+    el("td", { "data-cell": "as_of" }),
     el("td", {}, el("button", { type: "button", class: "primary", onclick: () => save(row, p.bed_type) }, t("save"))),
   );
   return row;
 }
 
-function renderBeds() {
-  $("beds").querySelector("tbody").replaceChildren(...beds.pools.map(bedRow));
+function poolOf(bedType) {
+  return beds.pools.find((p) => p.bed_type === bedType);
+}
+
+// A typed value equal to the saved one is no edit: leaving the field as it was marks nothing.
+function edited(bedType, name, value) {
+  const draft = { ...(drafts.get(bedType) || {}), [name]: value };
+  const pool = poolOf(bedType);
+  for (const key of Object.keys(draft)) if (pool && String(pool[key]) === draft[key]) delete draft[key];
+  if (Object.keys(draft).length) drafts.set(bedType, draft);
+  else drafts.delete(bedType);
+  markUnsaved();
+}
+
+function markUnsaved() {
+  for (const row of $("beds").querySelectorAll("tbody tr")) {
+    row.classList.toggle("unsaved", drafts.has(row.dataset.bedType));
+  }
+}
+
+// Fill a row from the server's pool, keeping any draft value (and the field being typed in).
+function fillRow(row, p) {
+  const draft = drafts.get(p.bed_type) || {};
+  for (const name of COUNTS) {
+    const input = row.querySelector(`input[name=${name}]`);
+    const value = name in draft ? draft[name] : String(p[name]);
+    if (input.value !== value && document.activeElement !== input) input.value = value;
+  }
+  row.querySelector("[data-cell=held]").textContent = number(p.held);
+  row.querySelector("[data-cell=available]").replaceChildren(
+    el("span", { class: `avail${p.available <= 0 ? " zero" : ""}` }, number(p.available)),
+  );
+  row.querySelector("[data-cell=as_of]").replaceChildren(
+    clock(p.as_of),
+    p.stale ? el("span", { class: "stale" }, ` ${t("stale")}`) : "",
+  );
+}
+
+function renderBeds(rebuild = false) {
+  const body = $("beds").querySelector("tbody");
+  const shown = [...body.querySelectorAll("tr")].map((r) => r.dataset.bedType);
+  const wanted = beds.pools.map((p) => p.bed_type);
+  if (rebuild || shown.join() !== wanted.join()) body.replaceChildren(...beds.pools.map(bedRow));
+  for (const p of beds.pools) fillRow(body.querySelector(`tr[data-bed-type="${p.bed_type}"]`), p);
+  markUnsaved();
 }
 
 async function save(row, bedType) {
@@ -119,7 +175,7 @@ async function save(row, bedType) {
       as_of: new Date().toISOString(),
     });
     toast(t("beds_saved", { bed: word("bed", bedType) }));
-    editing = false;
+    drafts.delete(bedType);
   } catch (e) {
     error.textContent = `${word("bed", bedType)}: ${e.message}`;
   }
@@ -129,6 +185,6 @@ async function save(row, bedType) {
 onLanguageChange(() => {
   if (!hospitalId) return;
   renderIncoming();
-  if (beds && !editing) renderBeds();
+  if (beds) renderBeds(true);
 });
 openPage({ app: "app", refusal: "not_hospital_staff", start });

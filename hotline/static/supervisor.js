@@ -67,7 +67,7 @@ function renderOverview() {
               el("td", {}, c.branch),
               el("td", {}, c.caller),
               el("td", {}, word("call", c.status)),
-              el("td", {}, c.priority_reason || number(c.priority)),
+              el("td", {}, word("priority", String(c.priority)) || number(c.priority)),
               el("td", { class: "num" }, duration(c.waited_s)),
             ),
           ),

@@ -46,7 +46,7 @@ async function open(call) {
   root.classList.add("triage");
   root.replaceChildren(el("p", { class: "muted" }, t("tp_loading_patients")));
   try {
-    S.patients = await api("GET", `${API}/patients?phone=${encodeURIComponent(call.caller)}`);
+    [S.patients] = await Promise.all([api("GET", `${API}/patients?phone=${encodeURIComponent(call.caller)}`), loadWards()]);
   } catch (e) {
     root.replaceChildren(el("p", { class: "error" }, e.message));
     return;
@@ -83,6 +83,36 @@ function renderPatients() {
   );
 }
 
+// The address picker: wards from the project's area list, chosen by name (never a typed code).
+const WARDS = { list: [], byText: new Map(), loaded: false };
+
+const wardText = (w) => `${w.name}, ${w.district_name}`;
+
+async function loadWards() {
+  if (WARDS.loaded) return;
+  try {
+    WARDS.list = await api("GET", "/api/v1/areas/wards");
+    WARDS.byText = new Map(WARDS.list.map((w) => [wardText(w), w.code]));
+    WARDS.loaded = true;
+  } catch {
+    // Without the list the picker offers nothing; the patient is still recorded without a ward.
+  }
+}
+
+function wardLabelOf(code) {
+  const w = WARDS.list.find((x) => x.code === code);
+  return w ? wardText(w) : "";
+}
+
+function wardCodeOf(text) {
+  return WARDS.byText.get(text.trim()) || null;
+}
+
+// The caller's last known address: the newest of their patients that has one.
+function lastKnown() {
+  return [...S.patients].reverse().find((p) => p.street || p.ward_code) || {};
+}
+
 function newPatientForm() {
   const form = el(
     "form",
@@ -103,7 +133,19 @@ function newPatientForm() {
           label("option", "sex.male", { value: "male" }),
         ),
       ),
-      field("tp_ward_code", el("input", { name: "ward_code", maxlength: 16 })),
+      field("tp_street", el("input", { name: "street", maxlength: 200, value: lastKnown().street || "" })),
+      field(
+        "tp_ward",
+        el("input", {
+          name: "ward",
+          list: "tp-wards",
+          autocomplete: "off",
+          placeholder: t("tp_ward_hint"),
+          "data-i18n-placeholder": "tp_ward_hint",
+          value: wardLabelOf(lastKnown().ward_code),
+        }),
+      ),
+      el("datalist", { id: "tp-wards" }, WARDS.list.map((w) => el("option", { value: wardText(w) }))),
       field("tp_vaccine_doses", el("input", { name: "vaccination_doses", type: "number", min: 0, max: 10 })),
       el("label", { class: "tp-check" }, el("input", { name: "pregnant", type: "checkbox" }), label("span", "tp_pregnant")),
       field(
@@ -135,7 +177,8 @@ function readPatient(form) {
     phones: [S.call.caller],
     age_years: num("age_years"),
     sex: f.get("sex") || null,
-    ward_code: f.get("ward_code") || null,
+    street: String(f.get("street") || "").trim() || null,
+    ward_code: wardCodeOf(String(f.get("ward") || "")),
     vaccination_doses: num("vaccination_doses"),
     pregnant: f.get("pregnant") === "on",
     risk_factors: String(f.get("risk_factors") || "")
@@ -150,7 +193,8 @@ function patientFacts(p) {
   return [
     age(p),
     word("sex", p.sex),
-    p.ward_code && t("tp_ward_n", { code: p.ward_code }),
+    p.street,
+    p.ward_code && (wardLabelOf(p.ward_code) || t("tp_ward_n", { code: p.ward_code })),
     p.care_tier && t("tp_tier_n", { n: p.care_tier }),
     risks.length && t("tp_risk_list", { risks: risks.join(", ") }),
   ]
@@ -333,12 +377,17 @@ function assessmentForm() {
   const form = el(
     "form",
     { id: "tp-assess", class: "tp-assess", novalidate: true },
-    label("h4", "tp_assessment"),
-    vitalFields(),
-    el("div", { id: "tp-score", class: "tp-score", "aria-live": "polite" }),
-    decisionFields(),
-    el("p", { class: "error", id: "tp-error", role: "alert" }),
-    label("button", "tp_sign", { type: "submit", class: "primary", id: "tp-sign" }),
+    // What the caller reports, then (beside it on a wide screen) the live score, the decision and
+    // Sign: at 1366x768 all of it fits without scrolling during a call.
+    el("div", { class: "tp-col-in" }, label("h4", "tp_assessment"), vitalFields()),
+    el(
+      "div",
+      { class: "tp-col-out" },
+      el("div", { id: "tp-score", class: "tp-score", "aria-live": "polite" }),
+      decisionFields(),
+      el("p", { class: "error", id: "tp-error", role: "alert" }),
+      label("button", "tp_sign", { type: "submit", class: "primary", id: "tp-sign" }),
+    ),
   );
   form.addEventListener("input", () => {
     clearTimeout(S.timer);
@@ -417,6 +466,15 @@ function recommendation(d) {
   return t(key, { urgency: word("urgency", d.urgency) });
 }
 
+// An incomplete NEWS2 is a lower bound: only the band its known parameters prove, never "low".
+function news2Risk(n) {
+  if (n.total == null) return t("tp_not_scored");
+  if (n.complete) return t("tp_risk_band", { risk: word("risk", n.risk) });
+  if (!n.risk) return t("tp_risk_unknown");
+  if (n.risk === "high") return t("tp_risk_band", { risk: word("risk", n.risk) });
+  return t("tp_risk_at_least", { risk: word("risk", n.risk) });
+}
+
 function renderScore(box, s) {
   const n = s.news2;
   const d = s.disposition;
@@ -425,19 +483,19 @@ function renderScore(box, s) {
     el(
       "div",
       { class: `tp-news tp-risk-${n.risk || "none"}` },
-      el("span", { class: "tp-big", id: "tp-news2-total" }, number(n.total)),
-      el(
-        "span",
-        {},
-        "NEWS2",
-        el("br"),
-        el("small", {}, n.risk ? t("tp_risk_band", { risk: word("risk", n.risk) }) : t("tp_not_scored")),
-        n.complete ? null : el("small", { class: "muted" }, ` · ${t("tp_missing_n", { n: number(n.missing.length) })}`),
-      ),
+      el("span", { class: "tp-big", id: "tp-news2-total" }, n.at_least ? t("tp_at_least", { n: number(n.total) }) : number(n.total)),
+      el("span", {}, "NEWS2", el("br"), el("small", { id: "tp-news2-risk" }, news2Risk(n))),
     ),
     el(
       "div",
       { class: "tp-score-text" },
+      n.complete || n.total == null
+        ? null
+        : el(
+            "div",
+            { class: "tp-missing", id: "tp-news2-missing" },
+            t("tp_missing_named", { names: n.missing.map((m) => word("news2part", m)).join(", ") }),
+          ),
       el("div", {}, el("strong", {}, t("tp_severity")), " ", s.severity ? word("severity", s.severity) : "—"),
       el("div", {}, el("strong", {}, t("tp_warning_signs")), " ", signs ? el("span", { class: "tp-signs" }, signs) : t("tp_none")),
       el(
@@ -471,6 +529,9 @@ async function signAssessment(ev) {
   try {
     const a = await api("POST", `${API}/patients/${S.patient.id}/assessments`, body);
     showNext(a);
+    // The signed decision is the call's outcome: the doctor does not choose it twice.
+    const outcome = document.getElementById("disposition");
+    if (outcome && a.decision?.action) outcome.value = a.decision.action === "transfer" ? "transfer" : "home_care";
     form.reset();
     loadTimeline();
     rescore();
@@ -498,7 +559,7 @@ function renderNext() {
       " ",
       t("tp_next_follow_up", { due: dateTime(fu.due_at), hours: number(fu.interval_hours, 1, 0) }),
       " ",
-      el("span", { class: "muted" }, fu.reason),
+      null, // the server's reason is an English sentence; the due time above says it
     );
   } else {
     const status = tr.dispatch_status || tr.state;

@@ -55,7 +55,10 @@ def test_dashboard_shows_live_branches_beds_and_explains_a_ward(browser: Any) ->
         page.click("#ward-grid .tile[data-ward='26743']")
         steps = page.locator("#explain-steps li")
         assert steps.count() >= 10
-        assert "new cases per 100,000" in steps.first.text_content()
+        # Decision 218's steps in the page's language, rates per 100,000 as whole numbers.
+        first_step = steps.first.text_content() or ""
+        assert first_step.startswith("1a ca mắc mới: ca mới/100.000 dân trong 7 ngày ")
+        assert "per 100,000" not in page.inner_text("#ward-explain")
         assert page.locator("#beds .stale-tag").count() == 0
         ARTIFACTS.mkdir(exist_ok=True)
         # The sticky top bar would otherwise be drawn where the click scrolled to.

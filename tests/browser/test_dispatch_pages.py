@@ -84,7 +84,9 @@ def test_dispatcher_requests_hospital_accepts_and_admits(browser: Any) -> None:
         )
         shot(hospital, "hospital-accepted")
         incoming.get_by_role("button", name="Admit").click()
-        hospital.locator("#incoming .s-admitted").wait_for()
+        # The admitted patient leaves the incoming list for the admissions list.
+        hospital.locator("#admissions tbody tr", has_text="F0-Q1-0042").wait_for()
+        assert hospital.locator("#incoming tbody tr", has_text="F0-Q1-0042").count() == 0
 
         board.locator("#board tbody tr .s-admitted").wait_for(timeout=10_000)
         board.locator("#ambulances .s-admitted").first.wait_for()  # the team is free again

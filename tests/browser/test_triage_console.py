@@ -91,8 +91,11 @@ def test_doctor_scores_signs_and_sees_the_transfer(server: LiveServer, browser: 
     page.wait_for_function(
         "document.querySelector('#tp-recommendation')?.textContent.includes('oxygen bed')"
     )
-    # RR 23 -> 2, SpO2 93 -> 2, air 0, pulse 104 -> 1, alert 0, 38.6 -> 1 = 6.
-    assert page.inner_text("#tp-news2-total") == "6"
+    # RR 23 -> 2, SpO2 93 -> 2, air 0, pulse 104 -> 1, alert 0, 38.6 -> 1 = 6; the systolic
+    # pressure is not measured, so 6 is a lower bound and the missing one is named.
+    assert page.inner_text("#tp-news2-total") == "≥ 6"
+    assert page.inner_text("#tp-news2-risk") == "at least medium risk"
+    assert page.inner_text("#tp-news2-missing") == "Not measured: systolic pressure"
     assert "spo2" in page.inner_text("#tp-score")
     shot(page, "triage-console-live-score")
 
@@ -101,7 +104,7 @@ def test_doctor_scores_signs_and_sees_the_transfer(server: LiveServer, browser: 
     page.wait_for_selector(".tp-field-error")
     assert "spo2" in page.inner_text(".tp-field-error")
     page.fill("input[name=spo2]", "93")
-    page.wait_for_function("document.querySelector('#tp-news2-total')?.textContent === '6'")
+    page.wait_for_function("document.querySelector('#tp-news2-total')?.textContent === '≥ 6'")
     page.fill("textarea[name=notes]", "Breathless on walking; SpO2 re-measured after 60 s.")
     page.click("#tp-sign")
     page.wait_for_selector("#tp-transfer-status")

@@ -65,7 +65,7 @@ def test_sign_records_scores_hash_and_rules_version(client: Any) -> None:
     a = sign(client, doc, p["id"], call_id="call-1", notes="stable")
     assert a["scores"]["news2"]["total"] == 0
     assert a["decision"]["action"] == "home_care" and not a["overridden"]
-    assert a["rules_version"].startswith("news2-rcp-2017+moh-261-2022")
+    assert a["rules_version"].startswith("news2-rcp-2017/r2+moh-261-2022")
     assert len(a["content_hash"]) == 64 and a["hash_valid"]
     assert a["follow_up"]["state"] == "scheduled" and a["follow_up"]["interval_hours"] == 12
     assert a["call_id"] == "call-1"

@@ -40,7 +40,7 @@ def test_icu_transfer_uses_the_ward_centroid(client: Any, settings: Any) -> None
     a = sign(client, doc, p["id"], vitals={"spo2": 88})
     tr = a["transfer"]
     assert (tr["bed_type"], tr["urgency"]) == ("icu", "emergency")
-    assert tr["pickup"] == {"lat": 10.7626, "lon": 106.6602}
+    assert tr["pickup"] == {"lat": 10.7626, "lon": 106.6602, "source": "ward_centre"}
 
 
 def test_override_to_transfer_and_a_second_decision_joins_the_live_request(
@@ -107,3 +107,41 @@ def test_demo_seed_is_idempotent(client: Any) -> None:
         assert demo.seed_demo(session) == []
         assert len(session.scalars(select(Patient)).all()) == 3
         assert len(session.scalars(select(Assessment)).all()) == 5
+
+
+def test_pickup_says_where_it_came_from(client: Any, settings: Any) -> None:
+    """A precise point, the ward's imported centre, or unknown: never a silent city centre."""
+    from triage.areas.models import District, Province, Ward
+
+    with unit_of_work() as session:
+        session.add(Province(code="79", name="Hồ Chí Minh"))
+        session.flush()
+        session.add(District(code="760", province_code="79", name="Quận 1"))
+        session.flush()
+        session.add(
+            Ward(
+                code="26743",
+                district_code="760",
+                name="Bến Thành",
+                population=10_000,
+                centre_lat=10.7725,
+                centre_lon=106.6980,
+            )
+        )
+    doc = login(client, "doc_pickup")
+    cases = [
+        ({"lat": 10.80, "lon": 106.65}, (10.80, 106.65, "precise")),
+        ({"ward_code": "26743", "street": "12 Lê Lợi"}, (10.7725, 106.6980, "ward_centre")),
+        ({}, (settings.triage_default_lat, settings.triage_default_lon, "unknown")),
+    ]
+    for n, (where, expected) in enumerate(cases):
+        p = new_patient(client, doc, phones=[f"090100000{n}"], **where)
+        tr = sign(client, doc, p["id"], vitals={"spo2": 93})["transfer"]
+        assert (tr["pickup"]["lat"], tr["pickup"]["lon"], tr["pickup"]["source"]) == expected
+        with unit_of_work() as session:
+            req = dispatch_transfers.get_transfer(session, tr["transfer_request_id"])
+            assert req.pickup_source == expected[2]
+    got = client.get(f"/api/v1/triage/patients/{p['id']}", headers=doc).json()
+    assert got["street"] is None
+    with_street = new_patient(client, doc, phones=["0901999999"], street="12 Lê Lợi")
+    assert with_street["street"] == "12 Lê Lợi"

@@ -117,7 +117,7 @@ def test_response_matches_the_contract(client: Any, doc: dict[str, str]) -> None
     d = body["disposition"]
     assert d["action"] == "home_care" and d["follow_up_hours"] == 12
     assert {"level_of_care", "urgency"} <= set(d)
-    assert body["rules_version"] == "news2-rcp-2017+moh-261-2022/r1+policy:default/r1"
+    assert body["rules_version"] == "news2-rcp-2017/r2+moh-261-2022/r1+policy:default/r1"
 
 
 def test_missing_values_are_not_scored(client: Any, doc: dict[str, str]) -> None:
@@ -126,6 +126,15 @@ def test_missing_values_are_not_scored(client: Any, doc: dict[str, str]) -> None
     body = res.json()
     assert body["news2"]["total"] is None and body["news2"]["risk"] is None
     assert all(v is None for v in body["news2"]["components"].values())
+    assert body["news2"]["at_least"] is False
+
+
+def test_one_normal_vital_is_at_least_0_never_low(client: Any, doc: dict[str, str]) -> None:
+    res = client.post(URL, json={"age": 30, "spo2": 98}, headers=doc)
+    assert res.status_code == 200
+    n = res.json()["news2"]
+    assert (n["total"], n["risk"], n["at_least"], n["complete"]) == (0, None, True, False)
+    assert "respiratory_rate" in n["missing"]
 
 
 def test_risk_bands(client: Any, doc: dict[str, str]) -> None:

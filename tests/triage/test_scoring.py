@@ -39,8 +39,8 @@ def normal(age: float = 40, **kw: Any) -> Vitals:
 def test_rule_sets_are_versioned_and_selectable() -> None:
     assert RULE_SETS["moh-261-2022"] is MOH_261_2022
     assert RULE_SETS["moh-4377-2021"] is MOH_4377_2021
-    assert MOH_261_2022.version == "news2-rcp-2017+moh-261-2022/r1"
-    assert MOH_4377_2021.version == "news2-rcp-2017+moh-4377-2021/r1"
+    assert MOH_261_2022.version == "news2-rcp-2017/r2+moh-261-2022/r1"
+    assert MOH_4377_2021.version == "news2-rcp-2017/r2+moh-4377-2021/r1"
     assert MOH_261_2022.date == dt.date(2022, 1, 31)
     assert MOH_4377_2021.date == dt.date(2021, 9, 11)
     assert (MOH_261_2022.adult_rr_warning_from, MOH_261_2022.spo2_warning_at_or_below) == (20, 96)
@@ -52,14 +52,14 @@ def test_rule_sets_are_versioned_and_selectable() -> None:
 
 
 def test_rules_version_names_rule_set_and_policy() -> None:
-    assert score(normal()).rules_version == "news2-rcp-2017+moh-261-2022/r1+policy:default/r1"
+    assert score(normal()).rules_version == "news2-rcp-2017/r2+moh-261-2022/r1+policy:default/r1"
     assert (
         score(normal(), MOH_4377_2021, Policy(name="hcmc/r2")).rules_version
-        == "news2-rcp-2017+moh-4377-2021/r1+policy:hcmc/r2"
+        == "news2-rcp-2017/r2+moh-4377-2021/r1+policy:hcmc/r2"
     )
     revised = dataclasses.replace(MOH_261_2022, revision=2)
     assert isinstance(revised, RuleSet)
-    assert revised.version == "news2-rcp-2017+moh-261-2022/r2"
+    assert revised.version == "news2-rcp-2017/r2+moh-261-2022/r2"
 
 
 # ---------------------------------------------------------------------------
@@ -260,7 +260,10 @@ def test_missing_values_are_not_scored() -> None:
         "temperature": 2,
     }
     assert result.total == 3
-    assert result.risk == "low"
+    # A partial 3 is "at least 3": no band is proven, and "low" is never reported.
+    assert result.risk is None
+    assert result.at_least
+    assert "At least 3" in (result.response or "")
     assert not result.complete
     assert result.missing == (
         "respiratory_rate",
@@ -764,3 +767,36 @@ def test_whole_floats_become_ints_and_symptoms_dedupe() -> None:
     v = Vitals(age_years=40, respiratory_rate=20.0, symptoms=["cough", "cough", "fever"])  # type: ignore[arg-type]
     assert v.respiratory_rate == 20 and isinstance(v.respiratory_rate, int)
     assert v.symptoms == ("cough", "fever")
+
+
+@pytest.mark.parametrize(
+    ("changes", "total", "risk"),
+    [
+        # One vital measured and normal: at least 0, risk unknown, never "low".
+        ({"spo2": 98}, 0, None),
+        ({"respiratory_rate": 16, "pulse": 80}, 0, None),
+        ({"pulse": 95, "temperature_c": 38.5}, 2, None),
+        # A single 3 proves at least low-medium.
+        ({"respiratory_rate": 8}, 3, "low-medium"),
+        # 5-6 proves at least medium; 7 is high whatever is missing.
+        ({"respiratory_rate": 25, "spo2": 93}, 5, "medium"),
+        ({"respiratory_rate": 25, "spo2": 92, "pulse": 95}, 6, "medium"),
+        ({"respiratory_rate": 25, "spo2": 91, "pulse": 115}, 8, "high"),
+    ],
+)
+def test_incomplete_news2_is_a_lower_bound(
+    changes: dict[str, Any], total: int, risk: str | None
+) -> None:
+    result = news2(vitals(**changes))
+    assert not result.complete and result.at_least
+    assert result.total == total
+    assert result.risk == risk
+    assert result.to_dict()["at_least"] is True
+    for name in result.missing:
+        assert name in (result.response or "")
+
+
+def test_a_complete_news2_is_not_a_lower_bound() -> None:
+    result = news2(normal())
+    assert result.complete and not result.at_least
+    assert result.risk == "low" and result.total == 0

@@ -92,7 +92,28 @@ def _ward(session: Session, row: Row, n: int, code: str, district_code: str) -> 
     ward.population = population
     ward.high_risk_population = high_risk
     ward.demo_figures = (row.get("demo_figures") or "").strip().lower() in ("yes", "true", "1")
+    centre = _centre(row, n)
+    if centre is not None:
+        ward.centre_lat, ward.centre_lon = centre
     return created
+
+
+def _centre(row: Row, n: int) -> tuple[float, float] | None:
+    """The ward's centre from optional centre_lat / centre_lon columns (both or neither)."""
+    raw_lat = (row.get("centre_lat") or "").strip()
+    raw_lon = (row.get("centre_lon") or "").strip()
+    if not raw_lat and not raw_lon:
+        return None
+    values: list[float] = []
+    for name, raw, limit in (("centre_lat", raw_lat, 90), ("centre_lon", raw_lon, 180)):
+        try:
+            value = float(raw)
+        except ValueError:
+            raise InvalidInput(f"row {n}: {name}", "must be a number (decimal degrees)") from None
+        if not -limit <= value <= limit:
+            raise InvalidInput(f"row {n}: {name}", f"must be between -{limit} and {limit}")
+        values.append(value)
+    return values[0], values[1]
 
 
 def _vaccination(session: Session, row: Row, n: int, ward_code: str) -> bool:

@@ -10,6 +10,7 @@ from sqlalchemy import (
     Boolean,
     CheckConstraint,
     Date,
+    Float,
     ForeignKey,
     Index,
     Integer,
@@ -52,6 +53,9 @@ class Ward(Base):
     high_risk_population: Mapped[int] = mapped_column(Integer, default=0)
     # True when the population figures are invented for a demo, so no screen passes them off as real.
     demo_figures: Mapped[bool] = mapped_column(Boolean, default=False)
+    # The ward's centre, where a transfer picks up a patient with no precise point (approximate).
+    centre_lat: Mapped[float | None] = mapped_column(Float)
+    centre_lon: Mapped[float | None] = mapped_column(Float)
 
     __table_args__ = (
         CheckConstraint("population > 0", name="population_positive"),

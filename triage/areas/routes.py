@@ -7,6 +7,7 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Body, Depends, Query
 from fastapi.responses import Response
+from sqlalchemy import select
 
 from kernel.accounts import Principal, Role
 from kernel.db import utcnow
@@ -17,7 +18,7 @@ from triage.areas import csv_import, decision_218, wards
 from triage.areas import levels as ward_levels
 from triage.areas import reinforcement as advice
 from triage.areas import stations as station_service
-from triage.areas.models import MedicalStation
+from triage.areas.models import District, MedicalStation, Ward
 from triage.areas.policy import epidemic_policy
 from triage.areas.schemas import (
     AreaImportOut,
@@ -33,6 +34,7 @@ from triage.areas.schemas import (
     VaccinationIn,
     VaccinationOut,
     WardLevelOut,
+    WardPickOut,
 )
 
 router = APIRouter(prefix="/api/v1", tags=["epidemic"])
@@ -182,3 +184,24 @@ def export_levels(
         media_type="text/csv; charset=utf-8",
         headers={"Content-Disposition": f'attachment; filename="{name}"'},
     )
+
+
+# --------------------------------------------------------------------------- ward picker
+
+WardReader = Annotated[
+    Principal, Depends(require_roles(Role.DOCTOR, Role.DISPATCHER, Role.SUPERVISOR, Role.ADMIN))
+]
+
+
+@router.get("/areas/wards", response_model=list[WardPickOut], responses=_errors)
+def ward_picker(session: SessionDep, _: WardReader) -> list[dict[str, Any]]:
+    """Every ward with its district, for the address picker (a choice, never a typed code)."""
+    rows = session.execute(
+        select(Ward.code, Ward.name, District.name, Ward.centre_lat.is_not(None))
+        .join(District, District.code == Ward.district_code)
+        .order_by(District.name, Ward.name)
+    ).all()
+    return [
+        {"code": code, "name": name, "district_name": district, "has_centre": bool(centre)}
+        for code, name, district, centre in rows
+    ]

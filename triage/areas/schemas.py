@@ -207,3 +207,12 @@ class StationOut(BaseModel):
     closes_at: str
     home_patient_capacity: int
     active: bool
+
+
+class WardPickOut(BaseModel):
+    """One choice of the address picker: the ward, its district, whether its centre is known."""
+
+    code: str
+    name: str
+    district_name: str
+    has_centre: bool

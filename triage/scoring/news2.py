@@ -131,9 +131,11 @@ class News2:
     """A NEWS2 score from whatever parameters were reported.
 
     The total is the sum of the scored components: a missing parameter is left out (None in
-    components, named in `missing`, `complete` False), so a partial total is a lower bound and
-    its risk band can only understate. total and risk are None only when nothing was scored.
-    `applicable` is False below the policy's NEWS2 age; the score is then shown but not used.
+    components, named in `missing`, `complete` False), so a partial total is a lower bound
+    (`at_least` True: "at least N"). An incomplete score only carries the risk band its known
+    parameters already prove (high from 7, medium from 5, low-medium from a single 3) and never
+    "low": risk is None when nothing higher is proven. total is None only when nothing was
+    scored. `applicable` is False below the policy's NEWS2 age; the score is shown, not used.
     """
 
     components: Mapping[str, int | None]
@@ -144,6 +146,7 @@ class News2:
     missing: tuple[str, ...]
     scale: Literal[1, 2]
     applicable: bool
+    at_least: bool = False
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -154,6 +157,7 @@ class News2:
             "missing": list(self.missing),
             "scale": self.scale,
             "applicable": self.applicable,
+            "at_least": self.at_least,
             "response": self.response,
         }
 
@@ -166,6 +170,23 @@ def news2_risk(total: int, components: Sequence[int]) -> News2Risk:
     if any(c == 3 for c in components):
         return News2Risk.LOW_MEDIUM
     return News2Risk.LOW
+
+
+def proven_risk(total: int, components: Sequence[int]) -> News2Risk | None:
+    """The band a partial total already proves; None where only "low" would follow.
+
+    Missing parameters can only add points, so high, medium and low-medium stand once the known
+    parameters reach them; "low" cannot be proven while anything is missing.
+    """
+    risk = news2_risk(total, components)
+    return None if risk == News2Risk.LOW else risk
+
+
+def _partial_response(risk: News2Risk | None, total: int, missing: Sequence[str]) -> str:
+    what = ", ".join(missing)
+    if risk is None:
+        return f"At least {total}; not scored: {what}. Risk unknown until these are measured."
+    return f"At least {total}; not scored: {what}. " + _RESPONSES[(risk, False)]
 
 
 def news2(vitals: Vitals, policy: Policy = DEFAULT_POLICY) -> News2:
@@ -191,15 +212,25 @@ def news2(vitals: Vitals, policy: Policy = DEFAULT_POLICY) -> News2:
     scored = [c for c in components.values() if c is not None]
     missing = tuple(name for name, c in components.items() if c is None)
     total = sum(scored) if scored else None
-    risk = None if total is None else news2_risk(total, scored)
-    response = None if risk is None else _RESPONSES[(risk, risk == News2Risk.LOW and total == 0)]
+    complete = not missing
+    risk: News2Risk | None
+    response: str | None
+    if total is None:
+        risk, response = None, None
+    elif complete:
+        risk = news2_risk(total, scored)
+        response = _RESPONSES[(risk, risk == News2Risk.LOW and total == 0)]
+    else:
+        risk = proven_risk(total, scored)
+        response = _partial_response(risk, total, missing)
     return News2(
         components=MappingProxyType(components),
         total=total,
         risk=risk,
         response=response,
-        complete=not missing,
+        complete=complete,
         missing=missing,
         scale=v.spo2_scale,
         applicable=v.age_years >= policy.news2_from_age_years,
+        at_least=total is not None and not complete,
     )

@@ -8,7 +8,8 @@ from dataclasses import dataclass
 from types import MappingProxyType
 from typing import Final, Literal
 
-NEWS2_VERSION: Final = "news2-rcp-2017"
+# "/r2": an incomplete NEWS2 is a lower bound and never reports "low" (docs/clinical-rules.md).
+NEWS2_VERSION: Final = "news2-rcp-2017/r2"
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -118,5 +119,5 @@ DEFAULT_POLICY: Final = Policy()
 
 
 def rules_version(rule_set: RuleSet, policy: Policy = DEFAULT_POLICY) -> str:
-    """E.g. "news2-rcp-2017+moh-261-2022/r1+policy:default/r1": what produced an assessment."""
+    """E.g. "news2-rcp-2017/r2+moh-261-2022/r1+policy:default/r1": what produced an assessment."""
     return f"{rule_set.version}+policy:{policy.name}"

@@ -1,7 +1,7 @@
 """The voice line: where a doctor's phone rings, and the language each branch speaks
 
-Revision ID: 0015_voice
-Revises: 0010_hangups_before_call
+Revision ID: 0012_voice
+Revises: 0011_durable_duties
 """
 
 from __future__ import annotations
@@ -9,8 +9,8 @@ from __future__ import annotations
 import sqlalchemy as sa
 from alembic import op
 
-revision = "0015_voice"
-down_revision = "0010_hangups_before_call"
+revision = "0012_voice"
+down_revision = "0011_durable_duties"
 branch_labels = None
 depends_on = None
 
