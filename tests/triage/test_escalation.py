@@ -141,6 +141,7 @@ def test_pickup_says_where_it_came_from(client: Any, settings: Any) -> None:
         with unit_of_work() as session:
             req = dispatch_transfers.get_transfer(session, tr["transfer_request_id"])
             assert req.pickup_source == expected[2]
+    answered_call_from("doc_pickup", "0901000002")  # the record opens to the doctor on a call
     got = client.get(f"/api/v1/triage/patients/{p['id']}", headers=doc).json()
     assert got["street"] is None
     with_street = new_patient(client, doc, phones=["0901999999"], street="12 Lê Lợi")
