@@ -171,7 +171,7 @@ async function renderDetail(id) {
   const tr = await api("GET", `/api/v1/transfers/${id}`);
   $("detail").replaceChildren(
     el("h2", {}, t("request_of", { patient: tr.patient ? tr.patient.full_name : tr.patient_ref }), " ", pill("transfer", tr.status, "s")),
-    tr.patient ? patientCell(tr) : null,
+    ...(tr.patient ? [patientCell(tr)] : []),
     el("p", {}, requestFacts(tr)),
     el("h3", {}, t("candidates_title")),
     candidates(tr),
