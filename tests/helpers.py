@@ -6,6 +6,7 @@ Import it after tests/conftest.py has fixed the environment (pytest loads that f
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import itertools
 import json
@@ -15,7 +16,7 @@ import subprocess
 import sys
 import time
 from collections import defaultdict
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any, TypeVar
@@ -410,6 +411,25 @@ def new_request(patient: str, *, bed_type: str = "icu", urgency: str = "urgent")
 def transfer(request_id: str) -> dict[str, Any]:
     with unit_of_work() as s:
         return transfers.transfer_view(s, transfers.get_transfer(s, request_id))
+
+
+# Short timers so offers expire, wrap-ups end and re-offers happen during a race.
+RACE_TIMERS = {
+    "HOTLINE_OFFER_TIMEOUT_S": "1.0",
+    "HOTLINE_WRAPUP_S": "0.2",
+    "HOTLINE_AUTOPAUSE_AFTER_MISSED": "1000",
+}
+
+
+@contextlib.contextmanager
+def live_servers(n: int, env: dict[str, str] | None = None) -> Iterator[list[LiveServer]]:
+    """n API processes on the race timers (plus env), stopped however the test ends."""
+    servers = [LiveServer({**RACE_TIMERS, **(env or {})}).start() for _ in range(n)]
+    try:
+        yield servers
+    finally:
+        for server in servers:
+            server.stop()
 
 
 def start_worker(

@@ -20,6 +20,7 @@ from tests.helpers import (
     arrive,
     assert_routing_invariants,
     auth,
+    live_servers,
     make_user,
     offers_for,
     seed_branches,
@@ -39,16 +40,8 @@ def _token(base: str, username: str) -> str:
 
 @pytest.fixture
 def two_servers():
-    # Short timers so offers expire, wrap-ups end and re-offers happen during the race.
-    env = {
-        "HOTLINE_OFFER_TIMEOUT_S": "1.0",
-        "HOTLINE_WRAPUP_S": "0.2",
-        "HOTLINE_AUTOPAUSE_AFTER_MISSED": "1000",
-    }
-    servers = [LiveServer(env).start(), LiveServer(env).start()]
-    yield servers
-    for s in servers:
-        s.stop()
+    with live_servers(2) as servers:
+        yield servers
 
 
 def test_hundreds_of_calls_and_dozens_of_doctors_never_double_offer(two_servers):

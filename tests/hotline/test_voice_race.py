@@ -20,9 +20,9 @@ from kernel.db import unit_of_work
 from kernel.redisconn import get_redis
 from kernel.settings import get_settings
 from tests.helpers import (
-    LiveServer,
     assert_routing_invariants,
     auth,
+    live_servers,
     make_user,
     seed_branches,
     token_for,
@@ -34,16 +34,8 @@ N_DOCTORS = 8
 
 @pytest.fixture
 def two_servers():
-    env = {
-        "HOTLINE_OFFER_TIMEOUT_S": "1.0",
-        "HOTLINE_WRAPUP_S": "0.2",
-        "HOTLINE_AUTOPAUSE_AFTER_MISSED": "1000",
-        "HOTLINE_VOICE_ANNOUNCE_EVERY_S": "0.5",
-    }
-    servers = [LiveServer(env).start(), LiveServer(env).start()]
-    yield servers
-    for s in servers:
-        s.stop()
+    with live_servers(2, {"HOTLINE_VOICE_ANNOUNCE_EVERY_S": "0.5"}) as servers:
+        yield servers
 
 
 def test_voice_callers_and_console_doctors_never_bridge_twice(two_servers):
