@@ -13,7 +13,11 @@ from typing import Any
 
 from sqlalchemy.orm import Session
 
-CardLookup = Callable[[Session, Sequence[str]], Mapping[str, dict[str, Any]]]
+from kernel.accounts import Principal
+
+# (session, patient refs, who is reading): the reader decides whether a card links to the
+# patient's timeline.
+CardLookup = Callable[[Session, Sequence[str], Principal], Mapping[str, dict[str, Any]]]
 
 _lookup: CardLookup | None = None
 
@@ -23,16 +27,18 @@ def register(lookup: CardLookup | None) -> None:
     _lookup = lookup
 
 
-def cards(session: Session, refs: Sequence[str]) -> Mapping[str, dict[str, Any]]:
+def cards(session: Session, refs: Sequence[str], reader: Principal) -> Mapping[str, dict[str, Any]]:
     """patient_ref -> card, for the refs a lookup knows (one batch, not one query per row)."""
     if _lookup is None or not refs:
         return {}
-    return _lookup(session, sorted(set(refs)))
+    return _lookup(session, sorted(set(refs)), reader)
 
 
-def attach(session: Session, views: list[dict[str, Any]]) -> list[dict[str, Any]]:
+def attach(
+    session: Session, views: list[dict[str, Any]], reader: Principal
+) -> list[dict[str, Any]]:
     """Add each transfer view's patient card (None when the patient is not known to triage)."""
-    found = cards(session, [v["patient_ref"] for v in views])
+    found = cards(session, [v["patient_ref"] for v in views], reader)
     for view in views:
         view["patient"] = found.get(view["patient_ref"])
     return views

@@ -141,6 +141,9 @@ class CardAddress(BaseModel):
     ward_code: str | None = None
     ward_name: str | None = None
     district_name: str | None = None
+    province_name: str | None = None
+    # "2021" (province, district, ward) or "2025" (province, commune/ward: no district).
+    scheme: str | None = None
 
 
 class CardNews2(BaseModel):
@@ -160,6 +163,8 @@ class PatientCardOut(BaseModel):
     """Who the patient is and what the referring doctor found, from the latest signed assessment."""
 
     id: str
+    # True when the reader may open the patient's timeline (the link shows only then).
+    can_read_timeline: bool = False
     full_name: str
     age_years: float | None
     sex: str | None

@@ -5,6 +5,8 @@ Supervisors and admins always. A doctor only through a relationship with the pat
 - one of the patient's follow-up calls, offered to or answered by the doctor;
 - an explicit "break the glass": the doctor states a reason, an audit event records it, and
   the record is open to that doctor for a limited time (settings.break_glass_ttl_s).
+Hospital staff (signed in, not an API key) read the timeline of a patient whose transfer
+request is held at or sent to their hospital, and of no one else.
 Signing an assessment gives no access by itself: anyone could sign a trivial one.
 """
 
@@ -36,6 +38,8 @@ def relationship(session: Session, principal: Principal, patient_id: str) -> str
     "break_glass"), or None if they may not."""
     if principal.role in (Role.SUPERVISOR, Role.ADMIN):
         return "role"
+    if principal.role is Role.HOSPITAL:
+        return "hospital" if _sent_to_their_hospital(session, principal, patient_id) else None
     if principal.role is not Role.DOCTOR or principal.via_api_key:
         return None
     centre = ports.call_centre()
@@ -59,6 +63,33 @@ def relationship(session: Session, principal: Principal, patient_id: str) -> str
     if break_glass_until(session, principal, patient_id) is not None:
         return "break_glass"
     return None
+
+
+def _sent_to_their_hospital(session: Session, principal: Principal, patient_id: str) -> bool:
+    if principal.via_api_key or not principal.hospital_id:
+        return False
+    from dispatch.models import TransferRequest
+
+    return (
+        session.scalar(
+            select(TransferRequest.id)
+            .where(
+                TransferRequest.patient_ref == patient_id,
+                TransferRequest.hospital_id == principal.hospital_id,
+            )
+            .limit(1)
+        )
+        is not None
+    )
+
+
+# Who may open a patient's timeline at all; the care team then decides for each patient.
+TIMELINE_ROLES = (Role.DOCTOR, Role.SUPERVISOR, Role.HOSPITAL)
+
+
+def may_read_timeline(session: Session, principal: Principal, patient_id: str) -> bool:
+    """What the timeline route allows: the card shows its link exactly when this is true."""
+    return principal.role in TIMELINE_ROLES and on_care_team(session, principal, patient_id)
 
 
 def on_care_team(session: Session, principal: Principal, patient_id: str) -> bool:

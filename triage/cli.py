@@ -1,4 +1,5 @@
-"""Triage's own `hotline` commands: `hotline areas import FILE` and `hotline areas levels`."""
+"""Triage's own `hotline` commands: `hotline areas import FILE`, `hotline areas levels` and
+`hotline areas import-units --scheme 2021|2025`."""
 
 from __future__ import annotations
 
@@ -32,6 +33,23 @@ def cmd_areas_levels(_: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_areas_import_units(args: argparse.Namespace) -> int:
+    import sys
+
+    from kernel.db import unit_of_work
+    from kernel.errors import InvalidInput
+    from triage.areas import units
+
+    try:
+        with unit_of_work() as session:
+            counts = units.import_units(session, args.scheme, args.province)
+    except InvalidInput as exc:
+        print(f"error: {exc.field}: {exc.rule}", file=sys.stderr)
+        return 2
+    print(f"scheme {args.scheme}: {counts['units']} units, {counts['created']} new")
+    return 0
+
+
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     a = sub.add_parser("areas", help="provinces, districts, wards and epidemic levels (triage)")
     asub = a.add_subparsers(dest="areas_command", required=True)
@@ -41,3 +59,11 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     imp.set_defaults(func=cmd_areas_import)
     lv = asub.add_parser("levels", help="recompute and print every ward's epidemic level")
     lv.set_defaults(func=cmd_areas_levels)
+    iu = asub.add_parser(
+        "import-units",
+        help="load official administrative units: 2025 (province/commune, from the "
+        "vietnam-provinces package) or 2021 (province/district/ward, our HCMC list)",
+    )
+    iu.add_argument("--scheme", required=True, choices=("2021", "2025"))
+    iu.add_argument("--province", help="only this province's units (a code such as 79)")
+    iu.set_defaults(func=cmd_areas_import_units)

@@ -8,6 +8,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from kernel.accounts import Principal, Role, User
+from triage.areas.csv_import import load_sample
 from triage.models import PatientPhone
 from triage.patients import create_patient
 from triage.schemas import AssessmentIn, AssessmentVitalsIn
@@ -71,6 +72,9 @@ def seed_demo(session: Session) -> list[str]:
     if doctor is None:
         return ["triage demo skipped: no doctor account to sign assessments"]
     signer = Principal(id=doctor.id, role=Role.DOCTOR, username=doctor.username)
+    # The wards (with their approximate centres) before any transfer, so a demo patient with a
+    # ward is picked up at its centre, not at an unknown point; the upsert is idempotent.
+    load_sample(session)
     seeded: set[str] = set()
     for phone, fields, visits in DEMO:
         existing = session.scalar(select(PatientPhone.id).where(PatientPhone.phone == phone))

@@ -8,6 +8,7 @@ queue itself is the call centre's, reached through triage.ports.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -272,8 +273,39 @@ def any_open(session: Session) -> bool:
     )
 
 
+# The reasons schedule() writes, read back as a code and numbers for the pages to word.
+_REASONS: tuple[tuple[str, re.Pattern[str], tuple[str, ...]], ...] = (
+    ("home_care", re.compile(r"home care: follow-up in ([\d.]+) h"), ("hours",)),
+    (
+        "news2_rose",
+        re.compile(r"NEWS2 rose (\d+) -> (\d+): interval shortened to ([\d.]+) h"),
+        ("from", "to", "hours"),
+    ),
+    (
+        "spo2_fell",
+        re.compile(
+            r"SpO2 fell (\d+)% -> (\d+)% \(warning at <= (\d+)%\): "
+            r"interval shortened to ([\d.]+) h"
+        ),
+        ("from", "to", "limit", "hours"),
+    ),
+)
+
+
+def reason_code(reason: str | None) -> tuple[str | None, dict[str, float]]:
+    """A follow-up's reason as (code, numbers): ("news2_rose", {"from": 3, "to": 6, "hours": 12})."""
+    for code, pattern, names in _REASONS:
+        m = pattern.fullmatch(reason or "")
+        if m:
+            return code, {n: float(v) for n, v in zip(names, m.groups(), strict=True)}
+    return None, {}
+
+
 def view(fu: FollowUp) -> dict[str, Any]:
+    code, params = reason_code(fu.reason)
     return {
+        "reason_code": code,
+        "reason_params": params,
         "id": fu.id,
         "assessment_id": fu.assessment_id,
         "state": fu.state,

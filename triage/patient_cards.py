@@ -9,8 +9,9 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from dispatch import patient_cards
-from kernel.accounts import User
-from triage.areas.models import District, Ward
+from kernel.accounts import Principal, User
+from triage.areas import units
+from triage.care_team import may_read_timeline
 from triage.models import Assessment, Patient
 
 
@@ -23,13 +24,14 @@ def _address(session: Session, p: Patient) -> dict[str, Any] | None:
     street = p.street
     if not p.ward_code and not street:
         return None
-    ward = session.get(Ward, p.ward_code) if p.ward_code else None
-    district = session.get(District, ward.district_code) if ward else None
+    where = units.place(session, p.ward_code)
     return {
         "street": street,
         "ward_code": p.ward_code,
-        "ward_name": ward.name if ward else None,
-        "district_name": district.name if district else None,
+        "ward_name": where.name if where else None,
+        "district_name": where.district_name if where else None,
+        "province_name": where.province_name if where else None,
+        "scheme": where.scheme if where else None,
     }
 
 
@@ -41,7 +43,9 @@ def _news2(a: Assessment) -> dict[str, Any]:
     return {"total": total, "at_least": total is not None and bool(missing), "missing": missing}
 
 
-def lookup(session: Session, refs: Sequence[str]) -> Mapping[str, dict[str, Any]]:
+def lookup(
+    session: Session, refs: Sequence[str], reader: Principal
+) -> Mapping[str, dict[str, Any]]:
     patients = {p.id: p for p in session.scalars(select(Patient).where(Patient.id.in_(refs)))}
     if not patients:
         return {}
@@ -64,6 +68,8 @@ def lookup(session: Session, refs: Sequence[str]) -> Mapping[str, dict[str, Any]
         doctor = doctors.get(a.signed_by) if a else None
         out[pid] = {
             "id": p.id,
+            # Whether this reader may open the patient's timeline (the route's own rule).
+            "can_read_timeline": may_read_timeline(session, reader, p.id),
             "full_name": p.full_name,
             "age_years": p.age_years,
             "sex": p.sex,

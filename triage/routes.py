@@ -12,7 +12,7 @@ from kernel.accounts import Principal, Role
 from kernel.deps import SessionDep, require_roles
 from triage import patients, rules, schemas, signing
 from triage.assessments import get_assessment, read_assessments
-from triage.care_team import break_the_glass, on_care_team, require_care_team
+from triage.care_team import TIMELINE_ROLES, break_the_glass, on_care_team, require_care_team
 from triage.models import Patient
 from triage.timeline import assessment_view
 from triage.timeline import timeline as patient_timeline
@@ -36,6 +36,11 @@ def valid_patient(patient_id: str, session: SessionDep, _: Clinician) -> Patient
 
 
 PatientDep = Annotated[Patient, Depends(valid_patient)]
+TimelineReader = Annotated[Principal, Depends(require_roles(*TIMELINE_ROLES))]
+
+
+def timeline_patient(patient_id: str, session: SessionDep, _: TimelineReader) -> Patient:
+    return patients.get_patient(session, patient_id)
 
 
 @router.post("/triage/score", response_model=schemas.ScoresOut, responses=_errors)
@@ -83,7 +88,13 @@ def update_patient(
     response_model=schemas.TimelineOut,
     responses=_errors,
 )
-def timeline(patient: PatientDep, session: SessionDep, who: Clinician) -> dict[str, Any]:
+def timeline(
+    patient: Annotated[Patient, Depends(timeline_patient)],
+    session: SessionDep,
+    who: TimelineReader,
+) -> dict[str, Any]:
+    """Doctors on the care team, supervisors, and the staff of a hospital the patient's transfer
+    is held at or sent to (triage/care_team.py); anyone else gets 403."""
     return patient_timeline(session, who, patient)
 
 

@@ -189,6 +189,10 @@ class FollowUpOut(BaseModel):
     escalate_at: datetime
     interval_hours: float
     reason: str
+    # The reason as a code and its numbers, for a page to word in its language: home_care
+    # {hours}, news2_rose {from, to, hours} or spo2_fell {from, to, limit, hours}.
+    reason_code: str | None = None
+    reason_params: dict[str, float] = {}
     phone: str | None
     dispatched_at: datetime | None
     escalated_at: datetime | None
@@ -200,6 +204,17 @@ class PickupOut(BaseModel):
     lon: float
     # precise, ward_centre or unknown (the city default, never passed off as the patient's place).
     source: str | None = None
+
+
+class TransferStepOut(BaseModel):
+    """One step of the request at dispatch (requested, held, accepted, refused, admitted...),
+    with the hospital it concerned, for the caller's timeline."""
+
+    at: datetime
+    kind: str
+    status: str
+    hospital_id: str | None
+    hospital_name: str | None
 
 
 class TransferOut(BaseModel):
@@ -214,6 +229,10 @@ class TransferOut(BaseModel):
     dispatch_status: str | None
     created_at: datetime
     requested_at: datetime | None
+    # The hospital now holding or taking the patient (None while there is none), and the steps.
+    hospital_id: str | None = None
+    hospital_name: str | None = None
+    steps: list[TransferStepOut] = []
 
 
 class AssessmentOut(BaseModel):

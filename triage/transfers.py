@@ -9,12 +9,12 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from dispatch import transfers as dispatch_transfers
-from dispatch.models import TransferRequest
+from dispatch.models import Hospital, TransferHistory, TransferRequest
 from kernel import events
 from kernel.db import utcnow
 from kernel.errors import NotFound
 from kernel.settings import get_settings
-from triage.areas.models import Ward
+from triage.areas import units
 from triage.models import Assessment, Patient, Transfer
 from triage.vocabulary import LevelOfCare, TransferState, Urgency
 
@@ -22,14 +22,15 @@ log = logging.getLogger(__name__)
 
 
 def pickup_point(session: Session, patient: Patient) -> tuple[float, float, str]:
-    """(lat, lon, source): the patient's precise point, else the ward's centre (imported with the
-    areas, else the settings' centroid), else the city default marked unknown, never silently."""
+    """(lat, lon, source): the patient's precise point, else the centre of their ward or commune
+    (either scheme, an estimate; else the settings' centroid), else the city default marked
+    unknown, never silently."""
     s = get_settings()
     if patient.lat is not None and patient.lon is not None:
         return patient.lat, patient.lon, "precise"
-    ward = session.get(Ward, patient.ward_code) if patient.ward_code else None
-    if ward is not None and ward.centre_lat is not None and ward.centre_lon is not None:
-        return ward.centre_lat, ward.centre_lon, "ward_centre"
+    where = units.place(session, patient.ward_code)
+    if where is not None and where.centre is not None:
+        return where.centre[0], where.centre[1], "ward_centre"
     centroid = s.triage_ward_centroids.get(patient.ward_code or "")
     if centroid:
         return float(centroid[0]), float(centroid[1]), "ward_centre"
@@ -152,9 +153,64 @@ def _request_is_live(session: Session, request_id: str | None) -> bool:
     return req is not None and req.live_patient_ref is not None
 
 
+# The steps of a request the doctor's timeline shows (not the matcher's passes in between).
+_TIMELINE_STEPS = frozenset(
+    {
+        "requested",
+        "held",
+        "overridden",
+        "waiting_for_bed",
+        "refused",
+        "hold_expired",
+        "accepted",
+        "in_transit",
+        "admitted",
+        "cancelled",
+    }
+)
+
+
+def _steps(session: Session, req: TransferRequest) -> list[dict[str, Any]]:
+    """The request's steps, each with the hospital it concerned (the one that held, accepted,
+    refused, let a hold lapse or admitted) by id and name, for the caller's timeline."""
+    rows = session.scalars(
+        select(TransferHistory)
+        .where(TransferHistory.request_id == req.id)
+        .order_by(TransferHistory.id)
+    ).all()
+    names: dict[str, str | None] = {}
+
+    def name(hospital_id: str | None) -> str | None:
+        if hospital_id and hospital_id not in names:
+            hospital = session.get(Hospital, hospital_id)
+            names[hospital_id] = hospital.name if hospital else None
+        return names.get(hospital_id) if hospital_id else None
+
+    steps = []
+    for h in rows:
+        if h.kind not in _TIMELINE_STEPS:
+            continue
+        data = h.data or {}
+        hospital_id = (
+            data.get("hospital_id") or data.get("refused_by") or data.get("hospital_id_was")
+        )
+        steps.append(
+            {
+                "at": h.at,
+                "kind": h.kind,
+                "status": h.status,
+                "hospital_id": hospital_id,
+                "hospital_name": name(hospital_id),
+            }
+        )
+    return steps
+
+
 def transfer_view(session: Session, tr: Transfer) -> dict[str, Any]:
-    """The transfer with dispatch's status of its request, read live through dispatch."""
+    """The transfer with dispatch's status of its request, read live through dispatch: its
+    hospital (by name, for the doctor) and its steps so far."""
     req = _dispatch_request(session, tr.transfer_request_id)
+    hospital = session.get(Hospital, req.hospital_id) if req and req.hospital_id else None
     return {
         "id": tr.id,
         "assessment_id": tr.assessment_id,
@@ -166,4 +222,7 @@ def transfer_view(session: Session, tr: Transfer) -> dict[str, Any]:
         "dispatch_status": None if req is None else req.status,
         "created_at": tr.created_at,
         "requested_at": tr.requested_at,
+        "hospital_id": hospital.id if hospital else None,
+        "hospital_name": hospital.name if hospital else None,
+        "steps": [] if req is None else _steps(session, req),
     }

@@ -1,6 +1,6 @@
 // The supervisor dashboard: live over /ws/dashboard, drawn with plain DOM and inline SVG.
-import { $, api, apiFile, branchName, dateTime, duration, el, number, onLanguageChange, openPage, percent, seconds,
-  signedIn, socketUrl, svg, t, word } from "./toolkit.js";
+import { $, api, apiFile, branchName, dateTime, duration, el, number, onLanguageChange, openPage, percent, rulesLabel,
+  seconds, signedIn, socketUrl, svg, t, word } from "./toolkit.js";
 
 let data = null;
 let selectedWard = null;
@@ -11,14 +11,23 @@ async function start() {
   connect();
 }
 
-// The websocket pushes a fresh dashboard every few seconds; if it drops, retry with a pause.
+// The websocket pushes a fresh dashboard every few seconds; if it drops, a banner says so and
+// the page retries with a pause. The banner goes once fresh figures arrive again, not merely
+// when a socket opens.
 async function connect() {
-  const socket = new WebSocket(await socketUrl("/ws/dashboard"));
-  socket.onopen = () => setLive(true);
+  let socket;
+  try {
+    socket = new WebSocket(await socketUrl("/ws/dashboard"));
+  } catch (_) {
+    setLive(false);
+    if (signedIn()) setTimeout(connect, 3000);
+    return;
+  }
   socket.onmessage = (ev) => {
     const msg = JSON.parse(ev.data);
     if (msg.type === "dashboard") {
       data = msg;
+      setLive(true);
       render();
     }
   };
@@ -29,6 +38,7 @@ async function connect() {
 }
 
 function setLive(ok) {
+  $("reconnect-banner").classList.toggle("hidden", ok);
   const pill = $("live-state");
   pill.dataset.live = ok ? "yes" : "no";
   pill.textContent = ok ? `● ${t("dash_live")}` : t("dash_reconnecting");
@@ -257,6 +267,22 @@ function explainStep(s) {
   return `${inputs.join("; ")} → ${t(s.step === "level" ? "explain_level" : "explain_result", { result })}`;
 }
 
+// The counts a level came from, each named in words (the API's keys are codes).
+function sourceList(sources) {
+  const value = (v) => {
+    if (v === null || v === undefined) return t("not_reported");
+    if (typeof v === "number") return number(v);
+    if (Array.isArray(v)) return v.length ? v.map(value).join(", ") : "—";
+    if (typeof v === "object") return sourceList(v);
+    return String(v);
+  };
+  return el(
+    "ul",
+    { class: "small sources" },
+    Object.entries(sources).map(([key, v]) => el("li", {}, `${t(`source.${key}`)}: `, value(v))),
+  );
+}
+
 function renderExplain() {
   const w = data.wards.find((x) => x.ward_code === selectedWard);
   const box = $("ward-explain");
@@ -267,13 +293,13 @@ function renderExplain() {
   const population = `${t("population")} ${number(w.population)}${w.demo_figures ? ` ${t("dash_demo_mark")}` : ""}`;
   box.replaceChildren(
     el("h3", {}, el("span", { class: `chip lvl lvl-${w.level}` }, ` ${w.level} `), " ", wardLabel(w)),
-    el("div", { class: "muted small" }, `${population} · ${t("computed_at")} ${dateTime(w.computed_at)} · ${w.rules_version}`),
+    el("div", { class: "muted small" }, `${population} · ${t("computed_at")} ${dateTime(w.computed_at)} · `, rulesLabel(w.rules_version)),
     el(
       "ol",
       { id: "explain-steps" },
       w.steps.map((s) => el("li", {}, el("span", { class: "step-name" }, `${t(`explain.${s.step}`)}: `), explainStep(s))),
     ),
-    el("details", {}, el("summary", {}, t("sources")), el("pre", { class: "small" }, JSON.stringify(w.sources, null, 1))),
+    el("details", { id: "ward-sources" }, el("summary", {}, t("sources")), sourceList(w.sources)),
   );
 }
 

@@ -180,10 +180,15 @@ async function renderDetail(id) {
       "ul",
       { class: "history" },
       tr.history.map((h) =>
-        el("li", {}, `${clock(h.at)} ${word("transfer", h.kind)}`, h.actor ? el("span", { class: "muted" }, ` — ${h.actor}`) : ""),
+        el("li", {}, `${clock(h.at)} ${word("transfer", h.kind)}`, h.actor ? el("span", { class: "muted" }, ` — ${actorName(h.actor)}`) : ""),
       ),
     ),
   );
+}
+
+// "user:lan" is the account lan; a process ("worker", "system") is named in words.
+function actorName(actor) {
+  return actor.startsWith("user:") ? actor.slice(5) : word("actor", actor);
 }
 
 function fillRequestForm() {

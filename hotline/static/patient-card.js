@@ -11,7 +11,8 @@ export function age(years) {
 
 export function address(a) {
   if (!a) return t("card_no_address");
-  return [a.street, a.ward_name || a.ward_code, a.district_name].filter(Boolean).join(", ");
+  // A 2021 ward sits in a district; a 2025 ward or commune directly in its province.
+  return [a.street, a.ward_name || (a.ward_code && t("card_ward_unknown")), a.district_name || a.province_name].filter(Boolean).join(", ");
 }
 
 function news2(n) {
@@ -54,5 +55,9 @@ export function patientCell(tr) {
     el("div", { class: "card-vitals" }, vitals(p)),
     signs ? el("div", { class: "card-signs" }, t("card_signs", { signs })) : null,
     doctor ? el("div", { class: "card-doctor muted" }, t("card_doctor", { name: doctor.display_name || doctor.username })) : null,
+    // Only for a reader the timeline route lets in (the server decides, per patient).
+    p.can_read_timeline
+      ? el("a", { class: "card-timeline", href: `/static/timeline.html?patient=${encodeURIComponent(p.id)}` }, t("card_timeline"))
+      : null,
   );
 }

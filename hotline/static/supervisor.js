@@ -28,8 +28,11 @@ function fillBranchSelects() {
 async function poll() {
   try {
     overview = await api("GET", "/api/v1/supervisor/overview");
+    $("reconnect-banner").classList.add("hidden");
     renderOverview();
   } catch (err) {
+    // The server is unreachable or failing: say the figures are stale until a poll succeeds.
+    $("reconnect-banner").classList.remove("hidden");
     $("updated").textContent = `${t("error")}: ${err.message}`;
   }
 }

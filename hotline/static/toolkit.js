@@ -170,14 +170,59 @@ export class ApiError extends Error {
   }
 }
 
-// The API answers {"error": code, "detail": text or [{field, rule}]}; the dictionary may word a code.
+// The API answers {"error": code, "detail": text or [{field, rule}]}; the dictionary words a code.
+// The detail is the server's English: a field it names is worded from the dictionary, and its
+// rule text shows only on the English page; an unworded code becomes the plain HTTP failure.
 function describe(status, body) {
   const key = body && body.error ? `error.${body.error}` : null;
   if (key && (key in DICTIONARIES[language] || key in DICTIONARIES.en)) return t(key);
   const detail = body && body.detail;
-  if (Array.isArray(detail)) return detail.map((p) => `${p.field}: ${p.rule}`).join("; ");
-  if (typeof detail === "string" && detail) return detail;
-  return (body && body.error) || t("request_failed", { status });
+  if (Array.isArray(detail) && detail.length) {
+    const fields = detail.map((p) => {
+      const name = fieldName(p.field);
+      return language === "en" && p.rule ? `${name} (${p.rule})` : name;
+    });
+    return t("invalid_fields", { fields: [...new Set(fields)].join("; ") });
+  }
+  if (language === "en" && typeof detail === "string" && detail) return detail;
+  return t("request_failed", { status });
+}
+
+// "vitals.spo2" -> the word the page's forms use for it, else "a field": never the raw name.
+function fieldName(path) {
+  const last = String(path || "").split(".").pop();
+  for (const kind of ["vital", "news2part", "input"]) {
+    const key = `${kind}.${last}`;
+    if (key in DICTIONARIES[language]) return t(key);
+  }
+  for (const key of [`tp_${last}`, last]) {
+    if (key in DICTIONARIES[language]) return t(key);
+  }
+  return t("some_field");
+}
+
+/**
+ * A rules version as people read it: "news2-rcp-2017/r2+moh-261-2022/r1+policy:default/r1"
+ * becomes "NEWS2 (RCP 2017), revision 2 · Decision 261/QĐ-BYT (2022), revision 1 · ...".
+ * The raw version goes in the element's title, for whoever needs to trace it.
+ */
+export function rulesText(version) {
+  if (!version) return "";
+  return String(version)
+    .split("+")
+    .map((part) => {
+      const m = /^(.*)\/r(\d+)$/.exec(part);
+      const id = m ? m[1] : part;
+      const key = `rules.${id}`;
+      const name = key in DICTIONARIES[language] || key in DICTIONARIES.en ? t(key) : t("rules_other");
+      return m ? t("rules_part", { name, n: number(Number(m[2])) }) : name;
+    })
+    .join(" · ");
+}
+
+/** rulesText in a span whose title (a tooltip) is the raw version. */
+export function rulesLabel(version, attrs = {}) {
+  return el("span", { ...attrs, class: `rules ${attrs.class || ""}`.trim(), title: version }, rulesText(version));
 }
 
 async function send(method, path, body) {
@@ -191,7 +236,13 @@ async function send(method, path, body) {
     headers["Content-Type"] = "application/json";
     payload = JSON.stringify(body);
   }
-  const res = await fetch(path, { method, headers, body: payload });
+  let res;
+  try {
+    res = await fetch(path, { method, headers, body: payload });
+  } catch (_) {
+    // The browser's own message ("Failed to fetch") is English whatever the page's language.
+    throw new ApiError(0, { error: "network" });
+  }
   if (res.ok) return res;
   const text = await res.text();
   let data = null;

@@ -1,7 +1,7 @@
 // Triage panel of the doctor console: the caller's patients, their timeline and trend,
 // the assessment form with live scoring, signing, and what happens next.
 // It fills <section id="patient-panel"> for the call the console publishes ("call").
-import { $, api, dateTime, dayMonth, el, follow, label, number, onLanguageChange, svg, t, word } from "./toolkit.js";
+import { $, api, dateTime, dayMonth, el, follow, label, number, onLanguageChange, rulesLabel, rulesText, svg, t, word } from "./toolkit.js";
 
 const API = "/api/v1/triage";
 const SYMPTOMS = [
@@ -42,11 +42,13 @@ async function open(call) {
   S.last = null;
   S.signed = null;
   clearInterval(S.poll);
+  renderAfterCall();
   const root = panel();
   root.classList.add("triage");
   root.replaceChildren(el("p", { class: "muted" }, t("tp_loading_patients")));
   try {
     [S.patients] = await Promise.all([api("GET", `${API}/patients?phone=${encodeURIComponent(call.caller)}`), loadWards()]);
+    await nameWards(S.patients.map((p) => p.ward_code));
   } catch (e) {
     root.replaceChildren(el("p", { class: "error" }, e.message));
     return;
@@ -83,29 +85,128 @@ function renderPatients() {
   );
 }
 
-// The address picker: wards from the project's area list, chosen by name (never a typed code).
-const WARDS = { list: [], byText: new Map(), loaded: false };
+// The address picker: wards and communes of either scheme (2021 with districts, 2025 without),
+// found by the server as the doctor types, with or without diacritics, and chosen from the
+// suggestions by name (never a typed code).
+const WARDS = { byCode: new Map(), byText: new Map(), timer: null };
 
-const wardText = (w) => `${w.name}, ${w.district_name}`;
+const wardText = (w) => `${w.name}, ${w.district_name || w.province_name}`;
+
+function remember(list) {
+  for (const w of list) {
+    WARDS.byCode.set(w.code, w);
+    WARDS.byText.set(wardText(w), w.code);
+  }
+  return list;
+}
+
+async function findWards(q, limit = 8) {
+  return remember(await api("GET", `/api/v1/areas/wards?q=${encodeURIComponent(q)}&limit=${limit}`));
+}
 
 async function loadWards() {
-  if (WARDS.loaded) return;
   try {
-    WARDS.list = await api("GET", "/api/v1/areas/wards");
-    WARDS.byText = new Map(WARDS.list.map((w) => [wardText(w), w.code]));
-    WARDS.loaded = true;
+    // Enough to name the wards of the 2021 list (they come first) without a search.
+    if (!WARDS.byCode.size) remember(await api("GET", "/api/v1/areas/wards?limit=500"));
   } catch {
-    // Without the list the picker offers nothing; the patient is still recorded without a ward.
+    // Without the list the picker still searches as the doctor types.
   }
 }
 
+// The names of the patients' wards the first list did not bring (a 2025 commune, say), so a
+// patient's ward always shows as a name.
+async function nameWards(codes) {
+  const missing = [...new Set(codes.filter((c) => c && !WARDS.byCode.has(c)))];
+  await Promise.all(
+    missing.map((c) => api("GET", `/api/v1/areas/wards?code=${encodeURIComponent(c)}`).then(remember, () => null)),
+  );
+}
+
 function wardLabelOf(code) {
-  const w = WARDS.list.find((x) => x.code === code);
+  const w = WARDS.byCode.get(code);
   return w ? wardText(w) : "";
 }
 
-function wardCodeOf(text) {
-  return WARDS.byText.get(text.trim()) || null;
+// The typed text's ward: the suggestion chosen, else the one suggestion whose label it is (or the
+// only one found). undefined when text names no ward, so the form says so instead of dropping it.
+async function wardCodeOf(input) {
+  const text = input.value.trim();
+  if (!text) return null;
+  if (input.dataset.code && wardLabelOf(input.dataset.code) === text) return input.dataset.code;
+  if (WARDS.byText.has(text)) return WARDS.byText.get(text);
+  try {
+    const found = await findWards(text.replace(/[,;]/g, " "), 20);
+    const exact = found.find((w) => wardText(w) === text);
+    if (exact) return exact.code;
+    if (found.length === 1) return found[0].code;
+  } catch {
+    // fall through: not found
+  }
+  return undefined;
+}
+
+function wardPicker(code) {
+  const input = el("input", {
+    name: "ward",
+    id: "tp-ward-input",
+    autocomplete: "off",
+    role: "combobox",
+    "aria-controls": "tp-ward-choices",
+    "aria-expanded": "false",
+    placeholder: t("tp_ward_hint"),
+    "data-i18n-placeholder": "tp_ward_hint",
+    value: wardLabelOf(code),
+  });
+  if (code) input.dataset.code = code;
+  const list = el("ul", { id: "tp-ward-choices", class: "tp-ward-choices hidden", role: "listbox" });
+  const close = () => {
+    list.replaceChildren();
+    list.classList.add("hidden");
+    input.setAttribute("aria-expanded", "false");
+  };
+  const choose = (w) => {
+    input.value = wardText(w);
+    input.dataset.code = w.code;
+    close();
+  };
+  const show = (found) => {
+    list.replaceChildren(
+      ...(found.length
+        ? found.map((w) =>
+            el(
+              "li",
+              { role: "option" },
+              el(
+                "button",
+                { type: "button", class: "tp-ward-choice", "data-code": w.code, onclick: () => choose(w) },
+                el("span", { class: "tp-ward-name" }, wardText(w)),
+                el("small", { class: "muted" }, word("area_scheme", w.scheme)),
+              ),
+            ),
+          )
+        : [el("li", { class: "muted" }, t("tp_ward_none"))]),
+    );
+    list.classList.remove("hidden");
+    input.setAttribute("aria-expanded", "true");
+  };
+  input.addEventListener("input", () => {
+    delete input.dataset.code;
+    clearTimeout(WARDS.timer);
+    const q = input.value.trim();
+    if (q.length < 2) return close();
+    WARDS.timer = setTimeout(async () => {
+      try {
+        const found = await findWards(q.replace(/[,;]/g, " "));
+        if (input.value.trim() === q) show(found);
+      } catch {
+        close();
+      }
+    }, 150);
+  });
+  input.addEventListener("keydown", (ev) => {
+    if (ev.key === "Escape") close();
+  });
+  return el("div", { class: "tp-ward-picker" }, input, list);
 }
 
 // The caller's last known address: the newest of their patients that has one.
@@ -134,18 +235,7 @@ function newPatientForm() {
         ),
       ),
       field("tp_street", el("input", { name: "street", maxlength: 200, value: lastKnown().street || "" })),
-      field(
-        "tp_ward",
-        el("input", {
-          name: "ward",
-          list: "tp-wards",
-          autocomplete: "off",
-          placeholder: t("tp_ward_hint"),
-          "data-i18n-placeholder": "tp_ward_hint",
-          value: wardLabelOf(lastKnown().ward_code),
-        }),
-      ),
-      el("datalist", { id: "tp-wards" }, WARDS.list.map((w) => el("option", { value: wardText(w) }))),
+      field("tp_ward", wardPicker(lastKnown().ward_code), { class: "tp-ward-field" }),
       field("tp_vaccine_doses", el("input", { name: "vaccination_doses", type: "number", min: 0, max: 10 })),
       el("label", { class: "tp-check" }, el("input", { name: "pregnant", type: "checkbox" }), label("span", "tp_pregnant")),
       field(
@@ -158,8 +248,14 @@ function newPatientForm() {
   );
   form.addEventListener("submit", async (ev) => {
     ev.preventDefault();
+    const error = form.querySelector("#tp-new-error");
+    const wardCode = await wardCodeOf(form.querySelector("input[name=ward]"));
+    if (wardCode === undefined) {
+      error.textContent = t("tp_ward_pick");
+      return;
+    }
     try {
-      const p = await api("POST", `${API}/patients`, readPatient(form));
+      const p = await api("POST", `${API}/patients`, { ...readPatient(form), ward_code: wardCode });
       S.patients.push(p);
       pick(p);
     } catch (e) {
@@ -178,7 +274,6 @@ function readPatient(form) {
     age_years: num("age_years"),
     sex: f.get("sex") || null,
     street: String(f.get("street") || "").trim() || null,
-    ward_code: wardCodeOf(String(f.get("ward") || "")),
     vaccination_doses: num("vaccination_doses"),
     pregnant: f.get("pregnant") === "on",
     risk_factors: String(f.get("risk_factors") || "")
@@ -240,20 +335,29 @@ async function loadTimeline() {
   if (!box) return;
   try {
     const tl = await api("GET", `${API}/patients/${S.patient.id}/timeline`);
-    box.replaceChildren(el("h4", {}, t("tp_trend")), trendChart(tl.trend), el("h4", {}, t("tp_timeline")), timelineList(tl.items));
+    // The chart is drawn at the width it is shown, so its text keeps its pixel size (>= 11 px).
+    const width = Math.round(box.clientWidth) || 320;
+    box.replaceChildren(el("h4", {}, t("tp_trend")), trendChart(tl.trend, width), el("h4", {}, t("tp_timeline")), timelineList(tl.items));
   } catch (e) {
     box.replaceChildren(el("p", { class: "muted" }, e.status === 403 ? t("tp_history_care_team") : e.message));
   }
 }
 
-function trendChart(trend) {
-  const W = 320;
-  const H = 120;
-  const L = 28;
-  const R = 30;
-  const T = 8;
-  const B = 18;
-  const chart = svg("svg", { viewBox: `0 0 ${W} ${H}`, class: "tp-chart", role: "img", "aria-label": t("tp_trend_label") });
+function trendChart(trend, width = 320) {
+  const W = Math.max(160, Math.min(width, 640));
+  const H = 132;
+  const L = 30;
+  const R = 40;
+  const T = 10;
+  const B = 20;
+  const chart = svg("svg", {
+    viewBox: `0 0 ${W} ${H}`,
+    width: W,
+    height: H,
+    class: "tp-chart",
+    role: "img",
+    "aria-label": t("tp_trend_label"),
+  });
   if (!trend.length) {
     chart.append(svg("text", { x: 10, y: 60, class: "tp-axis" }, t("tp_no_assessments")));
     return chart;
@@ -267,8 +371,8 @@ function trendChart(trend) {
     svg("rect", { x: L, y: yNews(15), width: W - L - R, height: yNews(5) - yNews(15), class: "tp-band" }),
     svg("line", { x1: L, x2: W - R, y1: ySpo2(96), y2: ySpo2(96), class: "tp-spo2-limit" }),
     svg("text", { x: 2, y: yNews(0), class: "tp-axis" }, number(0)),
-    svg("text", { x: 2, y: yNews(15) + 8, class: "tp-axis" }, number(15)),
-    svg("text", { x: W - R + 3, y: ySpo2(100) + 8, class: "tp-axis" }, `${number(100)}%`),
+    svg("text", { x: 2, y: yNews(15) + 10, class: "tp-axis" }, number(15)),
+    svg("text", { x: W - R + 3, y: ySpo2(100) + 10, class: "tp-axis" }, `${number(100)}%`),
     svg("text", { x: W - R + 3, y: ySpo2(80), class: "tp-axis" }, `${number(80)}%`),
   );
   const line = (key, y, cls) => {
@@ -316,13 +420,25 @@ function timelineItem(i) {
     if (i.state === "cancelled") return null;
     return el("li", { class: "tp-item muted" }, el("time", {}, dateTime(i.at)), ` ${t("tp_item_follow_up", { state: word("follow_up", i.state) })}`);
   }
+  if (i.kind === "transfer_step") return stepItem(i.step);
   const status = word("transfer", i.dispatch_status || i.state);
   return el("li", { class: "tp-item" }, el("time", {}, dateTime(i.at)), ` ${t("tp_item_transfer_request", { bed: word("bed", i.bed_type), status })}`);
 }
 
+/** One step of a transfer at dispatch (requested, bed held, accepted, refused, admitted...). */
+function stepItem(s) {
+  const step = word("transfer", s.kind);
+  const text = s.hospital_name ? t("tp_item_step_at", { step, hospital: s.hospital_name }) : t("tp_item_step", { step });
+  return el("li", { class: "tp-item tp-step", "data-step": s.kind }, el("time", {}, dateTime(s.at)), ` ${text}`);
+}
+
 function timelineList(items) {
   if (!items.length) return el("p", { class: "muted" }, t("tp_nothing_yet"));
-  return el("ol", { class: "tp-items" }, items.slice().reverse().map(timelineItem));
+  const all = items.flatMap((i) =>
+    i.kind === "transfer" ? [i, ...(i.steps || []).map((step) => ({ kind: "transfer_step", at: step.at, step }))] : [i],
+  );
+  all.sort((a, b) => Date.parse(a.at) - Date.parse(b.at));
+  return el("ol", { class: "tp-items" }, all.reverse().map(timelineItem));
 }
 
 // ------------------------------------------------------------------ assessment
@@ -387,6 +503,8 @@ function assessmentForm() {
       decisionFields(),
       el("p", { class: "error", id: "tp-error", role: "alert" }),
       label("button", "tp_sign", { type: "submit", class: "primary", id: "tp-sign" }),
+      // The rules the live score follows, in words, below Sign so the button stays in view.
+      el("div", { id: "tp-rules-line" }),
     ),
   );
   form.addEventListener("input", () => {
@@ -505,9 +623,20 @@ function renderScore(box, s) {
         " ",
         recommendation(d),
       ),
-      el("small", { class: "muted" }, s.rules_version),
+      n.total == null
+        ? null
+        : el("div", { id: "tp-news2-response" }, el("strong", {}, t("tp_news2_response")), " ", news2Response(n)),
     ),
   );
+  $("tp-rules-line")?.replaceChildren(rulesLabel(s.rules_version, { class: "muted small", id: "tp-rules" }));
+}
+
+// What NEWS2 asks for at this band, in the page's language (the API's sentence is English).
+function news2Response(n) {
+  if (n.response_code) return t(`news2response.${n.response_code}`);
+  if (!n.risk) return t("news2response.unknown");
+  if (n.complete && n.risk === "low" && n.total === 0) return t("news2response.low_zero");
+  return t(`news2response.${n.risk}`);
 }
 
 async function signAssessment(ev) {
@@ -546,8 +675,8 @@ function renderNext() {
   const { assessment: a, transfer: tr } = S.signed;
   const signed = el(
     "p",
-    { class: "muted" },
-    t("tp_signed_line", { at: dateTime(a.signed_at), rules: a.rules_version, hash: a.content_hash.slice(0, 12) }),
+    { class: "muted", title: a.rules_version },
+    t("tp_signed_line", { at: dateTime(a.signed_at), rules: rulesText(a.rules_version), hash: a.content_hash.slice(0, 12) }),
   );
   let step;
   if (a.follow_up) {
@@ -559,7 +688,7 @@ function renderNext() {
       " ",
       t("tp_next_follow_up", { due: dateTime(fu.due_at), hours: number(fu.interval_hours, 1, 0) }),
       " ",
-      null, // the server's reason is an English sentence; the due time above says it
+      followUpWhy(a, fu),
     );
   } else {
     const status = tr.dispatch_status || tr.state;
@@ -573,9 +702,55 @@ function renderNext() {
       t("tp_dispatch"),
       " ",
       el("span", { class: "tp-status", id: "tp-transfer-status", "data-status": status }, word("transfer", status)),
+      " · ",
+      el("span", { id: "tp-transfer-hospital" }, hospitalOf(tr)),
     );
   }
-  $("tp-next").replaceChildren(step, signed);
+  $("tp-next")?.replaceChildren(step, signed);
+  renderAfterCall();
+}
+
+// Why the follow-up is due when it is, from the reason's code and numbers (the sentence is English).
+function followUpWhy(a, fu) {
+  const p = fu.reason_params || {};
+  const n = (v) => number(v, 1, 0);
+  let text = null;
+  if (fu.reason_code === "news2_rose") text = t("fu_reason.news2_rose", { from: n(p.from), to: n(p.to), hours: n(p.hours) });
+  else if (fu.reason_code === "spo2_fell")
+    text = t("fu_reason.spo2_fell", { from: n(p.from), to: n(p.to), limit: n(p.limit), hours: n(p.hours) });
+  else if (a.decision?.follow_up_hours && fu.interval_hours < a.decision.follow_up_hours)
+    text = t("tp_fu_shortened", { from: n(a.decision.follow_up_hours), to: n(fu.interval_hours) });
+  return text && el("span", { id: "tp-follow-up-why" }, text);
+}
+
+function hospitalOf(tr) {
+  return t("tp_transfer_to", { hospital: tr.hospital_name || t("tp_transfer_no_hospital") });
+}
+
+// After "complete call" the call panel goes; the transfer's status, hospital and steps stay in
+// view (wrap-up, then idle) until the next call opens.
+function renderAfterCall() {
+  const box = document.getElementById("after-call-transfer");
+  if (!box) return;
+  const tr = S.signed && S.signed.transfer;
+  if (!tr || !S.patient) {
+    box.replaceChildren();
+    box.classList.add("hidden");
+    return;
+  }
+  const status = tr.dispatch_status || tr.state;
+  box.classList.remove("hidden");
+  box.replaceChildren(
+    el("h3", {}, t("wrapup_transfer", { patient: S.patient.full_name })),
+    el(
+      "p",
+      {},
+      el("span", { class: "tp-status", id: "after-call-status", "data-status": status }, word("transfer", status)),
+      " · ",
+      el("span", { id: "after-call-hospital" }, hospitalOf(tr)),
+    ),
+    el("ol", { class: "tp-items" }, (tr.steps || []).slice().reverse().map(stepItem)),
+  );
 }
 
 function showNext(a) {
@@ -588,11 +763,14 @@ function showNext(a) {
     try {
       const fresh = await api("GET", `${API}/assessments/${a.id}`);
       if (fresh.transfer && S.signed && S.signed.assessment.id === a.id) {
+        const before = JSON.stringify(S.signed.transfer.steps || []);
         S.signed.transfer = fresh.transfer;
         renderNext();
+        if (JSON.stringify(fresh.transfer.steps || []) !== before) loadTimeline();
       }
-    } catch {
-      clearInterval(S.poll);
+    } catch (e) {
+      // A blip is retried on the next tick; only a record this doctor may no longer read stops it.
+      if (e.status === 403 || e.status === 404) clearInterval(S.poll);
     }
   }, 5000);
 }

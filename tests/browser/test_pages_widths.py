@@ -15,15 +15,16 @@ from typing import Any
 import httpx
 import pytest
 
-from dispatch import jobs
 from tests.helpers import (
     ARTIFACTS,
+    OXYGEN_VITALS,
     PASSWORD,
     LiveServer,
     arrive,
     make_hospital,
     make_user,
     seed_branches,
+    send_for_bed,
     shot,
     sign_in,
 )
@@ -48,33 +49,12 @@ def measure(line: str) -> None:
 
 def seed_transfer(url: str) -> None:
     """A patient scored by a doctor and sent to the one hospital with an oxygen bed (held)."""
-    with httpx.Client(base_url=url, timeout=30) as http:
-        tok = http.post(
-            "/api/v1/auth/token", data={"username": "dr_w", "password": PASSWORD}
-        ).json()["access_token"]
-        h = {"Authorization": f"Bearer {tok}"}
-        p = http.post(
-            "/api/v1/triage/patients",
-            json={"full_name": NAME, "phones": [CALLER], "age_years": 58, "sex": "female"},
-            headers=h,
-        ).json()
-        res = http.post(
-            f"/api/v1/triage/patients/{p['id']}/assessments",
-            json={
-                "vitals": {
-                    "respiratory_rate": 24,
-                    "spo2": 93,
-                    "pulse": 96,
-                    "temperature_c": 38.4,
-                    "on_oxygen": False,
-                    "consciousness": "alert",
-                }
-            },
-            headers=h,
-        )
-        assert res.status_code == 201, res.text
-        rid = res.json()["transfer"]["transfer_request_id"]
-    assert jobs.match_request(rid) == "held"
+    send_for_bed(
+        url,
+        "dr_w",
+        {"full_name": NAME, "phones": [CALLER], "age_years": 58, "sex": "female"},
+        OXYGEN_VITALS,
+    )
 
 
 def vietnamese_only(page: Any, where: str) -> None:

@@ -96,20 +96,29 @@ def test_doctor_scores_signs_and_sees_the_transfer(server: LiveServer, browser: 
     assert page.inner_text("#tp-news2-total") == "≥ 6"
     assert page.inner_text("#tp-news2-risk") == "at least medium risk"
     assert page.inner_text("#tp-news2-missing") == "Not measured: systolic pressure"
-    assert "spo2" in page.inner_text("#tp-score")
+    # The warning signs in words (SpO2 at or below the limit), never the code.
+    assert "SpO₂" in page.inner_text("#tp-score .tp-signs")
+    assert "spo2" not in page.inner_text("#tp-score")
     shot(page, "triage-console-live-score")
 
     # A value outside the plausible range is refused, naming the field.
     page.fill("input[name=spo2]", "130")
     page.wait_for_selector(".tp-field-error")
-    assert "spo2" in page.inner_text(".tp-field-error")
+    assert "SpO₂ %" in page.inner_text(".tp-field-error")
     page.fill("input[name=spo2]", "93")
     page.wait_for_function("document.querySelector('#tp-news2-total')?.textContent === '≥ 6'")
     page.fill("textarea[name=notes]", "Breathless on walking; SpO2 re-measured after 60 s.")
     page.click("#tp-sign")
     page.wait_for_selector("#tp-transfer-status")
-    status = page.inner_text("#tp-transfer-status")
+    status = page.get_attribute("#tp-transfer-status", "data-status")
     assert status in ("requested", "matching", "offered", "held", "queued"), status
+    # In words, whichever it is.
+    assert page.inner_text("#tp-transfer-status") in (
+        "requested",
+        "finding a bed",
+        "bed held",
+        "queued",
+    )
     page.wait_for_function(
         "document.querySelectorAll('svg.tp-chart circle.tp-news2-dot').length === 3"
     )

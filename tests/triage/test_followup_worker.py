@@ -65,7 +65,7 @@ def start_worker(*, burst: bool = False) -> subprocess.Popen[bytes]:
         "from hotline.jobs import run_worker\n"
         f"run_worker(burst={burst}, queues=['followups'])"
     )
-    # Its own process group, so that the kill takes the job's work-horse child with it.
+    # Its own process group, so that the kill takes any child running the job with it.
     return subprocess.Popen(
         [sys.executable, "-c", code], env=child_env(), cwd=ROOT, start_new_session=True
     )
@@ -78,8 +78,8 @@ def kill_when_hung(proc: subprocess.Popen[bytes], timeout: float = 60) -> None:
         return horse
 
     horse = wait_for(hung, timeout=timeout, what="the worker to reach the sink")
-    # RQ runs each job in a forked work-horse in its own session: a crash of the worker's
-    # machine takes both, so both get SIGKILL.
+    # The job runs in the worker itself (HOTLINE_WORKER_CLASS=simple) or in a forked child
+    # in its own session (fork): a crash of the machine takes both, so both get SIGKILL.
     os.kill(int(horse), signal.SIGKILL)
     os.killpg(proc.pid, signal.SIGKILL)
     proc.wait(10)

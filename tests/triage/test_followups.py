@@ -58,6 +58,11 @@ def test_rising_news2_halves_the_interval_and_supersedes(client: Any) -> None:
     assert second["scores"]["news2"]["total"] == 3
     assert second["follow_up"]["interval_hours"] == 2
     assert "NEWS2 rose 0 -> 3" in second["follow_up"]["reason"]
+    # The same reason as a code and numbers, which the console words in Vietnamese or English.
+    assert second["follow_up"]["reason_code"] == "news2_rose"
+    assert second["follow_up"]["reason_params"] == {"from": 0, "to": 3, "hours": 2}
+    assert first["follow_up"]["reason_code"] == "home_care"
+    assert first["follow_up"]["reason_params"] == {"hours": 12}
     assert followup(first["follow_up"]["id"]).state == "cancelled"
 
 
@@ -74,6 +79,8 @@ def test_spo2_newly_at_warning_sign_halves_the_interval(client: Any, settings: A
         override_reason="re-measure pending",
     )
     assert a["follow_up"]["interval_hours"] == 3
+    assert a["follow_up"]["reason_code"] == "spo2_fell"
+    assert a["follow_up"]["reason_params"] == {"from": 97, "to": 96, "limit": 96, "hours": 3}
     settings.followup_rising_risk_factor = 0.25
     b = sign(
         client,

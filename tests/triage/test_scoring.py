@@ -248,6 +248,20 @@ def test_news2_response_text_follows_the_band() -> None:
     assert "emergency" in high
 
 
+def test_news2_response_code_names_the_band_for_the_pages() -> None:
+    """The pages word the response from this code, never from the English sentence."""
+    assert news2(normal()).response_code == "low_zero"
+    assert news2(normal(pulse=95)).response_code == "low"
+    assert news2(normal(respiratory_rate=25)).response_code == "low-medium"
+    assert news2(normal(respiratory_rate=25, spo2=93)).response_code == "medium"
+    assert news2(normal(respiratory_rate=25, spo2=92, on_oxygen=True)).response_code == "high"
+    # A partial score proving no band, and a partial 0 that cannot be "low_zero".
+    assert news2(vitals(spo2=95, temperature_c=39.5)).response_code == "unknown"
+    assert news2(vitals(respiratory_rate=26, spo2=91, pulse=131)).response_code == "high"
+    assert news2(vitals()).response_code is None
+    assert news2(normal()).to_dict()["response_code"] == "low_zero"
+
+
 def test_missing_values_are_not_scored() -> None:
     result = news2(vitals(spo2=95, temperature_c=39.5))
     assert result.components == {

@@ -11,6 +11,7 @@ from pathlib import Path
 from sqlalchemy.orm import Session
 
 from kernel.errors import InvalidInput
+from triage.areas import units
 from triage.areas.models import District, Province, Ward
 from triage.areas.wards import set_vaccination
 
@@ -149,6 +150,12 @@ def import_areas(session: Session, rows: Sequence[Row]) -> dict[str, int]:
         counts["districts"] += _district(session, row, n, dcode, pcode)
         counts["wards"] += _ward(session, row, n, wcode, dcode)
         session.flush()
+        # The ward is also the 2021 unit the picker offers; its centre is an estimate unless
+        # the row says centre_approximate=no (a surveyed point).
+        exact = (row.get("centre_approximate") or "").strip().lower() in ("no", "false", "0")
+        ward = session.get(Ward, wcode)
+        assert ward is not None  # _ward has just written it
+        units.sync_ward(session, ward, approximate=not exact)
         counts["vaccinations"] += _vaccination(session, row, n, wcode)
     session.flush()
     return counts

@@ -147,3 +147,43 @@ class EpidemicLevel(Base):
         Index("ix_epidemic_levels_ward", "ward_code", "id"),
         Index("ix_epidemic_levels_computed", "computed_at"),
     )
+
+
+class AreaUnit(Base):
+    """One official administrative unit a patient's address can name, in one of two schemes.
+
+    "2021": province -> district -> ward, the units of the 2021 epidemic (our demo list: the
+    package below ships only the current units). "2025": province -> commune/ward, the units in
+    force since 1 July 2025, loaded from the `vietnam-provinces` package. The same official code
+    can mean different places in the two schemes, so the id carries the scheme: a 2021 unit's id
+    is its bare code (the ids patients and wards already use), a 2025 unit's id is "2025-<code>".
+    """
+
+    __tablename__ = "area_units"
+
+    id: Mapped[str] = mapped_column(String(16), primary_key=True)
+    scheme: Mapped[str] = mapped_column(String(4))
+    code: Mapped[str] = mapped_column(String(16))
+    # The Vietnamese name as published, with its type ("Phường Tân Định", "Xã Bình Chánh").
+    name: Mapped[str] = mapped_column(String(128))
+    # Name, district and province without diacritics, lower case (d for đ): what the picker searches.
+    folded: Mapped[str] = mapped_column(String(256), index=True)
+    province_code: Mapped[str] = mapped_column(String(16))
+    province_name: Mapped[str] = mapped_column(String(128))
+    # 2021 only: the district between province and ward; 2025 has none.
+    district_code: Mapped[str | None] = mapped_column(String(16))
+    district_name: Mapped[str | None] = mapped_column(String(128))
+    centre_lat: Mapped[float | None] = mapped_column(Float)
+    centre_lon: Mapped[float | None] = mapped_column(Float)
+    # True when the centre is an estimate (every centre we ship is), so a page says so.
+    centre_approximate: Mapped[bool] = mapped_column(Boolean, default=True)
+    # Where the unit came from: "vietnam-provinces <version>" or "demo list".
+    source: Mapped[str] = mapped_column(String(64), default="")
+
+    __table_args__ = (
+        UniqueConstraint("scheme", "code", name="uq_area_units_scheme_code"),
+        CheckConstraint("scheme IN ('2021', '2025')", name="scheme_known"),
+        CheckConstraint(
+            "(centre_lat IS NULL) = (centre_lon IS NULL)", name="centre_both_or_neither"
+        ),
+    )

@@ -3,22 +3,21 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Body, Depends, Query
 from fastapi.responses import Response
-from sqlalchemy import select
 
 from kernel.accounts import Principal, Role
 from kernel.db import utcnow
 from kernel.deps import SessionDep, require_roles
 from kernel.errors import InvalidInput
 from kernel.input_guard import IsoDatetime
-from triage.areas import csv_import, decision_218, wards
+from triage.areas import csv_import, decision_218, units, wards
 from triage.areas import levels as ward_levels
 from triage.areas import reinforcement as advice
 from triage.areas import stations as station_service
-from triage.areas.models import District, MedicalStation, Ward
+from triage.areas.models import MedicalStation
 from triage.areas.policy import epidemic_policy
 from triage.areas.schemas import (
     AreaImportOut,
@@ -194,14 +193,23 @@ WardReader = Annotated[
 
 
 @router.get("/areas/wards", response_model=list[WardPickOut], responses=_errors)
-def ward_picker(session: SessionDep, _: WardReader) -> list[dict[str, Any]]:
-    """Every ward with its district, for the address picker (a choice, never a typed code)."""
-    rows = session.execute(
-        select(Ward.code, Ward.name, District.name, Ward.centre_lat.is_not(None))
-        .join(District, District.code == Ward.district_code)
-        .order_by(District.name, Ward.name)
-    ).all()
-    return [
-        {"code": code, "name": name, "district_name": district, "has_centre": bool(centre)}
-        for code, name, district, centre in rows
-    ]
+def ward_picker(
+    session: SessionDep,
+    _: WardReader,
+    q: Annotated[
+        str | None, Query(max_length=64, description="words of the name; diacritics optional")
+    ] = None,
+    scheme: Annotated[
+        Literal["2021", "2025"] | None,
+        Query(description="2021: province/district/ward; 2025: province/commune since 1 July 2025"),
+    ] = None,
+    limit: Annotated[int, Query(ge=1, le=500)] = 50,
+    code: Annotated[
+        str | None, Query(max_length=16, description="one unit by its id (e.g. 2025-26743)")
+    ] = None,
+) -> list[dict[str, Any]]:
+    """Wards and communes of either scheme for the address picker (a choice, never a typed code),
+    found by name with or without diacritics: "ben thanh" finds Bến Thành."""
+    if code is not None:
+        return units.by_id(session, code)
+    return units.search(session, q, scheme, limit)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from datetime import date
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, StrictFloat, StrictInt
 
@@ -210,9 +210,21 @@ class StationOut(BaseModel):
 
 
 class WardPickOut(BaseModel):
-    """One choice of the address picker: the ward, its district, whether its centre is known."""
+    """One choice of the address picker: a unit of either scheme, with where it sits."""
 
+    # The area id a patient record keeps: the bare code for 2021, "2025-<code>" for 2025.
     code: str
+    scheme: Literal["2021", "2025"]
+    official_code: str
     name: str
-    district_name: str
+    # 2021 only; a 2025 unit sits directly under its province.
+    district_name: str | None
+    province_name: str
     has_centre: bool
+    centre_approximate: bool
+
+
+class UnitImportOut(BaseModel):
+    scheme: Literal["2021", "2025"]
+    units: int
+    created: int

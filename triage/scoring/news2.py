@@ -148,6 +148,19 @@ class News2:
     applicable: bool
     at_least: bool = False
 
+    @property
+    def response_code(self) -> str | None:
+        """The response as a code a page words in its own language (the sentence is English):
+        the risk band, "low_zero" for a complete 0, "unknown" when a partial score proves no
+        band, None when nothing was scored."""
+        if self.total is None:
+            return None
+        if self.risk is None:
+            return "unknown"
+        if self.risk == News2Risk.LOW and self.total == 0 and self.complete:
+            return "low_zero"
+        return str(self.risk)
+
     def to_dict(self) -> dict[str, Any]:
         return {
             "total": self.total,
@@ -159,6 +172,7 @@ class News2:
             "applicable": self.applicable,
             "at_least": self.at_least,
             "response": self.response,
+            "response_code": self.response_code,
         }
 
 
