@@ -20,6 +20,7 @@ SUITE: list[tuple[str, list[str]]] = [
     ("matching jobs against RQ no-op jobs", ["bench.bench_dispatch"]),
     ("triage scoring and decision-to-dispatch", ["bench.bench_triage"]),
     ("10,000 waiting calls and 5,000 doctors online", ["bench.bench_scale"]),
+    ("the same through the API: consoles, webhooks, offers", ["bench.bench_scale_api"]),
 ]
 
 

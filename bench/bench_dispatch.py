@@ -28,12 +28,13 @@ if not os.environ.get("DATABASE_URL"):
 os.environ.setdefault("HOTLINE_RUN_SWEEPER", "false")
 
 WORKER_CODE = (
-    "import hotline.tables, bench.bench_dispatch, sys\n"  # imported once, before each fork
+    "import hotline.tables, bench.bench_dispatch, sys\n"  # imported once, as hotline worker does
     "hotline.tables.load_all()\n"
-    "from rq import Queue, Worker\n"
+    "from rq import Queue\n"
     "from kernel.redisconn import get_redis_bytes\n"
+    "from kernel.rqworker import worker_class\n"  # HOTLINE_WORKER_CLASS, as for hotline worker
     "c = get_redis_bytes()\n"
-    "Worker([Queue(sys.argv[1], connection=c)], connection=c)"
+    "worker_class()([Queue(sys.argv[1], connection=c)], connection=c)"
     ".work(burst=sys.argv[2] == 'burst', logging_level='ERROR')\n"
 )
 BED_TYPES = ("general", "oxygen", "icu")
@@ -41,6 +42,19 @@ BED_TYPES = ("general", "oxygen", "icu")
 
 def noop() -> None:
     """RQ's baseline: a job that does nothing, run by the same worker class."""
+
+
+def rss_mb(procs: list[subprocess.Popen[bytes]]) -> list[float]:
+    """Resident memory of each running worker process (Linux), in MB."""
+    sizes = []
+    for p in procs:
+        try:
+            with open(f"/proc/{p.pid}/status") as f:
+                kb = next(int(line.split()[1]) for line in f if line.startswith("VmRSS:"))
+        except (OSError, StopIteration):
+            continue
+        sizes.append(kb / 1024)
+    return sizes
 
 
 def _env() -> dict[str, str]:
@@ -271,6 +285,21 @@ def wait_drained(queue: Any, procs: list[subprocess.Popen[bytes]], timeout: floa
         time.sleep(0.05)
 
 
+def busy_rate(job_ids: list[str]) -> float:
+    """Jobs per second from the first job's start to the last one's end: the rate once the
+    workers are up, without their start-up (RQ keeps each job's times until its result expires)."""
+    from rq.job import Job
+
+    from kernel.redisconn import get_redis_bytes
+
+    jobs = [j for j in Job.fetch_many(job_ids, connection=get_redis_bytes()) if j is not None]
+    starts = [j.started_at for j in jobs if j.started_at is not None]
+    ends = [j.ended_at for j in jobs if j.ended_at is not None]
+    if len(ends) < 2 or not starts:
+        return float("nan")
+    return len(ends) / max((max(ends) - min(starts)).total_seconds(), 1e-6)
+
+
 def check_counters() -> str:
     from sqlalchemy import func, select
 
@@ -310,9 +339,12 @@ def main(argv: list[str] | None = None) -> int:
 
     settings = get_settings()
     backend = "postgres" if settings.database_url else "embedded sqlite"
+    from kernel.rqworker import worker_class
+
     print(
         f"dispatch bench: {backend}, {args.hospitals} hospitals, {args.workers} RQ workers "
-        f"(rq.Worker, forking), {os.cpu_count()} CPUs",
+        f"({worker_class().__name__}, HOTLINE_WORKER_CLASS={settings.worker_class}), "
+        f"{os.cpu_count()} CPUs; load average {os.getloadavg()[0]:.2f}",
         flush=True,
     )
     rng = random.Random(7)
@@ -323,13 +355,19 @@ def main(argv: list[str] | None = None) -> int:
 
     # 1. RQ's own throughput: no-op jobs, same worker class, same number of workers.
     q = Queue("bench-noop", connection=conn)
-    for _ in range(args.noop_jobs):
-        q.enqueue("bench.bench_dispatch.noop", result_ttl=0)
+    noop_ids = [
+        q.enqueue("bench.bench_dispatch.noop", result_ttl=600).id for _ in range(args.noop_jobs)
+    ]
     t0 = time.perf_counter()
     procs = start_workers(args.workers, "bench-noop", "burst")
     stop_workers(procs)
     noop_rate = args.noop_jobs / (time.perf_counter() - t0)
-    print(f"RQ no-op jobs:        {noop_rate:8.1f} jobs/s ({args.noop_jobs} jobs)", flush=True)
+    noop_busy = busy_rate(noop_ids)
+    print(
+        f"RQ no-op jobs:        {noop_rate:8.1f} jobs/s ({args.noop_jobs} jobs; "
+        f"{noop_busy:.1f} /s once the workers are up)",
+        flush=True,
+    )
 
     api, base = start_api()
     try:
@@ -369,6 +407,12 @@ def main(argv: list[str] | None = None) -> int:
         )
         print(f"  bed updates meanwhile: {during:.1f} /s through the API", flush=True)
         print(f"  ratio matches / RQ no-op jobs: {match_rate / noop_rate:.2f}", flush=True)
+        match_busy = busy_rate([f"match-{rid}" for rid in ids])
+        print(
+            f"  once the workers are up: {match_busy:.1f} matches/s against {noop_busy:.1f} "
+            f"no-op jobs/s, ratio {match_busy / noop_busy:.2f}",
+            flush=True,
+        )
 
         # 4. Paced arrivals at about half the measured rate: latency without a backlog.
         rate = max(1.0, match_rate / 2)
@@ -393,6 +437,7 @@ def main(argv: list[str] | None = None) -> int:
             time.sleep(0.1)
         time.sleep(1)
         up.stop()
+        rss = rss_mb(procs)
         stop_workers(procs, wait=False)
         lat, counts = request_to_hold_ms(paced)
         print(
@@ -400,7 +445,14 @@ def main(argv: list[str] | None = None) -> int:
             f"p99 {p(lat, 99):.0f} ms over {len(paced)} requests; outcomes {counts}",
             flush=True,
         )
+        if rss:
+            print(
+                f"worker RSS after the paced run: {min(rss):.0f}-{max(rss):.0f} MB "
+                f"({len(rss)} workers)",
+                flush=True,
+            )
         print(f"invariants: {check_counters()}", flush=True)
+        print(f"load average at the end: {os.getloadavg()[0]:.2f}", flush=True)
     finally:
         api.terminate()
         api.wait(15)

@@ -222,7 +222,13 @@ class Server:
     """A uvicorn server in its own process, set up the way `hotline serve` runs the API."""
 
     def __init__(
-        self, app: str, env: dict[str, str], *, workers: int = 1, factory: bool = True
+        self,
+        app: str,
+        env: dict[str, str],
+        *,
+        workers: int = 1,
+        factory: bool = True,
+        extra_args: Sequence[str] = (),
     ) -> None:
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
@@ -245,6 +251,7 @@ class Server:
         ]
         if factory:
             args.append("--factory")
+        args.extend(extra_args)
         # Its log goes to a file: wrk closing connections at the end makes tracebacks.
         fd, self.log_path = tempfile.mkstemp(prefix="bench-server-", suffix=".log")
         with os.fdopen(fd, "wb") as log:

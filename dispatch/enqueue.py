@@ -18,6 +18,8 @@ from kernel.redisconn import get_redis_bytes
 
 DISPATCH_QUEUE = "dispatch"
 MAINTENANCE_QUEUE = "maintenance"
+# An ask for a waiting-queue pass that no job read in this long is moot (the duty re-asks).
+WANTED_TTL_S = 600
 
 
 def queue(name: str) -> Queue:
@@ -35,10 +37,36 @@ def enqueue_match(request_id: str, *, stale_after_s: float = STALE_JOB_S) -> boo
     return enqueue_once(match_job(request_id), stale_after_s=stale_after_s)
 
 
-def enqueue_waiting_pass(bed_type: str) -> None:
-    queue(DISPATCH_QUEUE).enqueue(
-        "dispatch.jobs.match_waiting", bed_type, job_timeout=300, result_ttl=60
+def _wanted_key(bed_type: str) -> str:
+    return f"dispatch:waiting-pass-wanted:{bed_type}"
+
+
+def waiting_pass_job(bed_type: str) -> Due:
+    """The one job that works a bed type's waiting queue: queued once, however many beds free."""
+    return Due(
+        DISPATCH_QUEUE, "dispatch.jobs.match_waiting", (bed_type,), f"waiting-{bed_type}", 300
     )
+
+
+def enqueue_waiting_pass(bed_type: str) -> None:
+    """Ask for a pass over the waiting queue: queue its job unless it waits already.
+
+    The ask is also a Redis flag the running job reads when it finishes a round: a bed freed
+    while it runs (its job id is taken, so nothing new is queued) gets another round. Should the
+    flag land just as the job ends, the maintenance duty's pass (every few seconds) offers it.
+    """
+    get_redis_bytes().set(_wanted_key(bed_type), b"1", ex=WANTED_TTL_S)
+    enqueue_once(waiting_pass_job(bed_type))
+
+
+def waiting_pass_started(bed_type: str) -> None:
+    """A round begins: the asks so far are answered by it."""
+    get_redis_bytes().delete(_wanted_key(bed_type))
+
+
+def waiting_pass_wanted(bed_type: str) -> bool:
+    """Was another round asked for since the last one began?"""
+    return bool(get_redis_bytes().exists(_wanted_key(bed_type)))
 
 
 def match_after_commit(session: Session, request_id: str) -> None:

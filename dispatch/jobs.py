@@ -15,7 +15,13 @@ from sqlalchemy.orm import Session
 from sqlalchemy.orm.exc import StaleDataError
 
 from dispatch import holds, matching
-from dispatch.enqueue import enqueue_match, enqueue_waiting_pass, match_job
+from dispatch.enqueue import (
+    enqueue_match,
+    enqueue_waiting_pass,
+    match_job,
+    waiting_pass_started,
+    waiting_pass_wanted,
+)
 from dispatch.models import TransferRequest
 from dispatch.vocab import TransferStatus
 from kernel import telemetry
@@ -27,6 +33,8 @@ log = logging.getLogger(__name__)
 
 # A request still `requested`/`matching` this long after its last change lost its worker.
 STUCK_AFTER_S = 30.0
+# Rounds one waiting-queue job runs at most while beds keep freeing under it.
+WAITING_ROUNDS = 5
 MAINTENANCE_EVERY_S = 5.0
 DUE_PER_TICK = 500
 CLAIMED = "claimed"
@@ -66,17 +74,28 @@ def match_request(request_id: str) -> str:
 
 
 def match_waiting(bed_type: str) -> int:
-    """Offer freed beds to the waiting queue of a bed type, most urgent and longest waiting first."""
-    with unit_of_work() as session:
-        waiting = matching.waiting_queue(session, bed_type)
+    """Offer freed beds to the waiting queue of a bed type, most urgent and longest waiting first.
+
+    One job for the whole queue (queued once, `dispatch.enqueue.enqueue_waiting_pass`): the
+    pools are read once per round and kept in step with the holds placed, each hold in its own
+    transaction. A bed that frees while a round runs asks for another round, which this job
+    runs itself (up to WAITING_ROUNDS); the maintenance duty catches anything past that.
+    """
     placed = 0
-    for request_id in waiting:
-        try:
-            with unit_of_work() as session:
-                if matching.match(session, request_id) == TransferStatus.HELD:
-                    placed += 1
-        except RACED:
-            continue
+    for _ in range(WAITING_ROUNDS):
+        waiting_pass_started(bed_type)
+        with unit_of_work() as session:
+            waiting = matching.waiting_queue(session, bed_type)
+            pools = matching.pools_of_type(session, bed_type) if waiting else []
+        for request_id in waiting:
+            try:
+                with unit_of_work() as session:
+                    if matching.match(session, request_id, pools=pools) == TransferStatus.HELD:
+                        placed += 1
+            except RACED:
+                continue
+        if not waiting or not waiting_pass_wanted(bed_type):
+            break
     return placed
 
 

@@ -16,7 +16,7 @@ from sqlalchemy.orm import Session
 
 from dispatch.beds import counts_stale
 from dispatch.enqueue import waiting_pass_after_commit
-from dispatch.geo import haversine_km
+from dispatch.geo import Box, bounding_box, haversine_km
 from dispatch.history import advance, record, save, set_status
 from dispatch.holds import place_hold
 from dispatch.models import BedPool, Hospital, TransferRequest
@@ -29,6 +29,8 @@ from kernel.settings import Settings, get_settings
 WORKER = "worker"
 # The board shows this many of the ranked hospitals with a request.
 CANDIDATES_KEPT = 10
+# The areas `rank_nearest` searches in turn before it reads every pool of the type.
+SEARCH_RADII_KM = (3.0, 10.0, 30.0)
 # Left in one of these, a request lost its worker (killed, job lost) once it is old enough.
 NEEDS_A_WORKER = (TransferStatus.REQUESTED, TransferStatus.MATCHING, TransferStatus.REFUSED)
 
@@ -46,36 +48,73 @@ class Candidate:
     free_now: bool
     stale: bool
 
-    def sort_key(self) -> tuple[bool, float, bool, float]:
+    def sort_key(self) -> tuple[bool, float, bool, float, int, str]:
         # Fresh before stale; then earliest bed; a bed free now beats an expected discharge
-        # at the same time; ties by distance.
-        return (self.stale, round(self.time_to_bed_min, 3), not self.free_now, self.distance_km)
+        # at the same time; ties by distance, then the pool with more beds free (the load
+        # spreads, and its last bed is less likely to go to a rival request), then by pool
+        # (the same order however the pools were read).
+        return (
+            self.stale,
+            round(self.time_to_bed_min, 3),
+            not self.free_now,
+            self.distance_km,
+            -self.available,
+            self.pool_id,
+        )
 
 
-def _pools_of_type(session: Session, bed_type: str) -> list[Any]:
+_POOL_COLUMNS = (
+    BedPool.id.label("pool_id"),
+    BedPool.total,
+    BedPool.occupied,
+    BedPool.out_of_service,
+    BedPool.held,
+    BedPool.expected_discharges,
+    BedPool.next_discharge_at,
+    BedPool.as_of,
+    Hospital.id.label("hospital_id"),
+    Hospital.name,
+    Hospital.lat,
+    Hospital.lon,
+    Hospital.status,
+    Hospital.status_until,
+)
+
+
+@dataclass
+class PoolRow:
+    """What ranking reads of one pool and its hospital; `held` moves as a batch holds beds."""
+
+    pool_id: str
+    total: int
+    occupied: int
+    out_of_service: int
+    held: int
+    expected_discharges: int
+    next_discharge_at: datetime | None
+    as_of: datetime | None
+    hospital_id: str
+    name: str
+    lat: float
+    lon: float
+    status: str
+    status_until: datetime | None
+
+
+def _pools_of_type(session: Session, bed_type: str, box: Box | None = None) -> list[PoolRow]:
+    """The pools of a bed type; with a box, only those of hospitals inside it (by index)."""
     # Plain columns, not ORM objects: with hundreds of hospitals, hydrating entities dominated.
-    return list(
-        session.execute(
-            select(
-                BedPool.id.label("pool_id"),
-                BedPool.total,
-                BedPool.occupied,
-                BedPool.out_of_service,
-                BedPool.held,
-                BedPool.expected_discharges,
-                BedPool.next_discharge_at,
-                BedPool.as_of,
-                Hospital.id.label("hospital_id"),
-                Hospital.name,
-                Hospital.lat,
-                Hospital.lon,
-                Hospital.status,
-                Hospital.status_until,
-            )
-            .join(Hospital, Hospital.id == BedPool.hospital_id)
-            .where(BedPool.bed_type == bed_type)
-        ).all()
+    query = (
+        select(*_POOL_COLUMNS)
+        .join(Hospital, Hospital.id == BedPool.hospital_id)
+        .where(BedPool.bed_type == bed_type)
     )
+    if box is not None:
+        query = query.where(
+            Hospital.lat.between(box.lat_min, box.lat_max),
+            Hospital.lon.between(box.lon_min, box.lon_max),
+        )
+    return [PoolRow(**row._mapping) for row in session.execute(query).all()]
 
 
 def _candidate(
@@ -107,16 +146,75 @@ def _candidate(
     )
 
 
-def rank_candidates(session: Session, req: TransferRequest, now: datetime) -> list[Candidate]:
-    """The hospitals this request could go to, the earliest bed first."""
+def _rank_rows(rows: list[PoolRow], req: TransferRequest, now: datetime) -> list[Candidate]:
     settings = get_settings()
     excluded = set(req.excluded_hospital_ids or [])
-    found = [
-        _candidate(row, req, now, settings)
-        for row in _pools_of_type(session, req.bed_type)
-        if row.hospital_id not in excluded
-    ]
+    found = [_candidate(row, req, now, settings) for row in rows if row.hospital_id not in excluded]
     return sorted((c for c in found if c is not None), key=Candidate.sort_key)
+
+
+def rank_candidates(session: Session, req: TransferRequest, now: datetime) -> list[Candidate]:
+    """The hospitals this request could go to, the earliest bed first (every pool of the type)."""
+    return _rank_rows(_pools_of_type(session, req.bed_type), req, now)
+
+
+@dataclass
+class Ranking:
+    """The first places of the full ranking; `complete` when nothing else could follow them."""
+
+    candidates: list[Candidate]
+    complete: bool
+
+    def holdable(self) -> bool:
+        return any(c.free_now for c in self.candidates)
+
+
+def _certain_prefix(ranked: list[Candidate], bound_min: float) -> list[Candidate]:
+    """The places no pool outside the searched area can come before.
+
+    Outside, the travel alone takes at least bound_min, so any fresh candidate whose time to a
+    bed is below it (with a margin for the rounding to 0.1 min) ranks ahead of all of them;
+    stale ones rank after every fresh one, wherever it is, so the certain part ends there.
+    """
+    prefix = []
+    for c in ranked:
+        if c.stale or c.time_to_bed_min >= bound_min - 0.1:
+            break
+        prefix.append(c)
+    return prefix
+
+
+def rank_nearest(
+    session: Session,
+    req: TransferRequest,
+    now: datetime,
+    *,
+    pools: list[PoolRow] | None = None,
+    wanted: int = CANDIDATES_KEPT,
+) -> Ranking:
+    """The head of `rank_candidates`, read from the hospitals near the pick-up point.
+
+    Looks in boxes of growing size around the pick-up point (the hospitals' location index
+    bounds the read) and stops at the first that gives `wanted` places certain to be the
+    head of the full ranking, one of them with a bed free now; failing that, every pool.
+    With `pools` (a batch's snapshot), the same search runs over those rows in memory.
+    """
+    speed = get_settings().ambulance_speed_kmh
+    for radius_km in SEARCH_RADII_KM:
+        box = bounding_box(req.pickup_lat, req.pickup_lon, radius_km)
+        if box is None:
+            break  # near a pole or the date line: the full scan is simpler than a split box
+        if pools is None:
+            rows = _pools_of_type(session, req.bed_type, box)
+        else:
+            rows = [r for r in pools if box.contains(r.lat, r.lon)]
+        ranked = _rank_rows(rows, req, now)
+        head = _certain_prefix(ranked, box.min_outside_km / speed * 60)
+        found = Ranking(head, complete=False)
+        if len(head) >= wanted and found.holdable():
+            return found
+    rows = _pools_of_type(session, req.bed_type) if pools is None else pools
+    return Ranking(_rank_rows(rows, req, now), complete=True)
 
 
 def _waiting_ahead(session: Session, req: TransferRequest) -> bool:
@@ -156,15 +254,31 @@ def claim_for_matching(session: Session, request_id: str) -> bool:
 
 
 def _hold_earliest(
-    session: Session, req: TransferRequest, candidates: list[Candidate], actor: str, now: datetime
+    session: Session,
+    req: TransferRequest,
+    candidates: list[Candidate],
+    actor: str,
+    now: datetime,
+    tried: set[str],
+    snapshot: dict[str, PoolRow] | None,
 ) -> bool:
-    """Hold a bed at the best candidate that still has one; False when none had."""
+    """Hold a bed at the best candidate that still has one; False when none had.
+
+    The hold itself is the conditional UPDATE, so a snapshot that is out of date can cost a
+    try, never a second hold of one bed. The snapshot (a batch's) is kept in step.
+    """
     for c in candidates:
-        if not c.free_now:
+        if not c.free_now or c.pool_id in tried:
             continue  # an expected discharge ranks, but only a real bed can be held
+        tried.add(c.pool_id)
         hold = place_hold(session, req, c.pool_id, c.hospital_id, actor, now)
+        row = snapshot.get(c.pool_id) if snapshot is not None else None
         if hold is None:
-            continue  # someone took the last bed there first; try the next
+            if row is not None:  # someone took the last bed there first
+                row.held = max(row.held, row.total - row.occupied - row.out_of_service)
+            continue  # try the next
+        if row is not None:
+            row.held += 1
         # A new list, so the JSON column sees the change (in-place edits are not tracked).
         req.candidates = [{**x, "chosen": x["pool_id"] == c.pool_id} for x in req.candidates]
         req.hospital_id = c.hospital_id
@@ -201,8 +315,12 @@ def _alert_no_bed(session: Session, req: TransferRequest, actor: str) -> None:
     )
 
 
-def match(session: Session, request_id: str) -> str:
-    """Find the earliest bed for a request and hold it; or queue it as waiting. Safe to repeat."""
+def match(session: Session, request_id: str, *, pools: list[PoolRow] | None = None) -> str:
+    """Find the earliest bed for a request and hold it; or queue it as waiting. Safe to repeat.
+
+    `pools` is a batch's snapshot of the pools of the request's bed type (`pools_of_type`),
+    read once for many requests and kept in step with the holds the batch places.
+    """
     actor, now = WORKER, utcnow()
     req = session.get(TransferRequest, request_id)
     if req is None:
@@ -215,16 +333,30 @@ def match(session: Session, request_id: str) -> str:
         _wait_for_bed(session, req, actor, now, reason="queue ahead")
         waiting_pass_after_commit(session, req.bed_type)
         return req.status
-    candidates = rank_candidates(session, req, now)
-    req.candidates = [asdict(c) for c in candidates[:CANDIDATES_KEPT]]
-    if _hold_earliest(session, req, candidates, actor, now):
+    snapshot = {row.pool_id: row for row in pools} if pools is not None else None
+    ranking = rank_nearest(session, req, now, pools=pools)
+    req.candidates = [asdict(c) for c in ranking.candidates[:CANDIDATES_KEPT]]
+    tried: set[str] = set()
+    if _hold_earliest(session, req, ranking.candidates, actor, now, tried, snapshot):
         return req.status
+    if not ranking.complete:
+        # Every bed near enough was taken since it was read: the rest of the ranking, in order.
+        rows = pools if pools is not None else _pools_of_type(session, req.bed_type)
+        ranked = _rank_rows(rows, req, now)
+        req.candidates = [asdict(c) for c in ranked[:CANDIDATES_KEPT]]
+        if _hold_earliest(session, req, ranked, actor, now, tried, snapshot):
+            return req.status
     if was_waiting:
         save(session)  # still waiting; refresh the candidates quietly
         return req.status
     _wait_for_bed(session, req, actor, now, reason="no bed")
     _alert_no_bed(session, req, actor)
     return req.status
+
+
+def pools_of_type(session: Session, bed_type: str) -> list[PoolRow]:
+    """Every pool of a bed type, read once for a batch of matches (`match(pools=...)`)."""
+    return _pools_of_type(session, bed_type)
 
 
 def waiting_queue(session: Session, bed_type: str) -> list[str]:

@@ -50,6 +50,8 @@ class Hospital(Base):
         CheckConstraint("tier IN (1, 2, 3)", name="tier_level"),
         CheckConstraint("lat BETWEEN -90 AND 90 AND lon BETWEEN -180 AND 180", name="location"),
         one_of("status", FacilityStatus),
+        # Matching reads the hospitals inside a box around the pick-up point.
+        Index("ix_hospitals_location", "lat", "lon"),
     )
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends
+from fastapi import APIRouter, Depends, Request
 from sqlalchemy.orm import Session
 
 from dispatch import (
@@ -22,8 +22,17 @@ from dispatch import (
 from dispatch.models import BedPool, Hospital
 from dispatch.vocab import BedType, TransferStatus
 from kernel.accounts import Principal, Role
-from kernel.db import utcnow
-from kernel.deps import CurrentPrincipal, SessionDep, require_roles
+from kernel.db import one_connection_session, utcnow
+from kernel.deps import (
+    ApiKeyHeader,
+    BearerToken,
+    CurrentPrincipal,
+    SessionDep,
+    current_principal,
+    in_hot_thread,
+    parse_body,
+    require_roles,
+)
 
 router = APIRouter(prefix="/api/v1", tags=["dispatch"])
 
@@ -153,23 +162,50 @@ def _bed_writer(principal: CurrentPrincipal, hospital_id: str) -> Principal:
 BedWriterDep = Annotated[Principal, Depends(_bed_writer)]
 
 
+_BED_COUNTS_BODY = {
+    "required": True,
+    "content": {"application/json": {"schema": schemas.BedCountsIn.model_json_schema()}},
+}
+
+
 @router.put(
     "/hospitals/{hospital_id}/beds/{bed_type}",
     response_model=schemas.PoolOut,
     responses={**SCOPED, **CONFLICT},
+    openapi_extra={"requestBody": _BED_COUNTS_BODY},
 )
-def put_beds(
-    session: SessionDep,
-    principal: BedWriterDep,
-    hospital: HospitalDep,
+async def put_beds(
+    request: Request,
+    hospital_id: str,
     bed_type: str,
-    body: schemas.BedCountsIn,
+    token: BearerToken,
+    x_api_key: ApiKeyHeader = None,
 ) -> schemas.PoolOut:
-    counts = beds.BedCounts(bed_type=bed_type, **body.model_dump(exclude={"as_of"}))
-    (pool,) = beds.update_beds(
-        session, hospital_id=hospital.id, counts=[counts], as_of=body.as_of, actor=principal.actor
-    )
-    return _pool_out(pool, utcnow())
+    # The lean path (hospitals send these all day): the body is read on the event loop and
+    # the rest runs in ONE worker-thread hop on one connection, in the order the
+    # dependencies of the other routes keep: who (401), may they (403), which hospital
+    # (404), then the body (422).
+    body = await request.body()
+    return await in_hot_thread(_put_beds, hospital_id, bed_type, body, token, x_api_key)
+
+
+def _put_beds(
+    hospital_id: str, bed_type: str, body: bytes, token: str | None, x_api_key: str | None
+) -> schemas.PoolOut:
+    with one_connection_session() as session:
+        principal = current_principal(session, token, x_api_key)
+        access.ensure_bed_writer(principal, hospital_id)
+        hospital = hospitals.get_hospital(session, hospital_id)
+        payload = parse_body(schemas.BedCountsIn, body)
+        counts = beds.BedCounts(bed_type=bed_type, **payload.model_dump(exclude={"as_of"}))
+        (pool,) = beds.update_beds(
+            session,
+            hospital_id=hospital.id,
+            counts=[counts],
+            as_of=payload.as_of,
+            actor=principal.actor,
+        )
+        return _pool_out(pool, utcnow())
 
 
 @router.put(
@@ -204,7 +240,7 @@ def incoming_transfers(
     access.ensure_incoming_reader(principal, hospital.id)
     reqs = transfers.list_transfers(session, hospital_id=hospital.id)
     views = [transfers.transfer_view(session, r, history=False) for r in reqs]
-    return patient_cards.attach(session, views)
+    return patient_cards.attach(session, views, principal)
 
 
 # --------------------------------------------------------------------------- transfers
@@ -231,12 +267,12 @@ def create_transfer(
 
 
 @router.get("/transfers", response_model=list[schemas.TransferOut], dependencies=[ExpireDue])
-def board(session: SessionDep, _: BoardDep) -> list[dict[str, Any]]:
+def board(session: SessionDep, principal: BoardDep) -> list[dict[str, Any]]:
     views = [
         transfers.transfer_view(session, r, history=False)
         for r in transfers.list_transfers(session)
     ]
-    return patient_cards.attach(session, views)
+    return patient_cards.attach(session, views, principal)
 
 
 @router.get(
@@ -250,7 +286,7 @@ def get_transfer(
 ) -> dict[str, Any]:
     req = transfers.get_transfer(session, transfer_id)
     access.ensure_transfer_access(principal, req)
-    return patient_cards.attach(session, [transfers.transfer_view(session, req)])[0]
+    return patient_cards.attach(session, [transfers.transfer_view(session, req)], principal)[0]
 
 
 @router.post(

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import time
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
@@ -34,7 +35,7 @@ from hotline import (
     schemas,
     supervision_routes,
 )
-from hotline.live import BranchFigures, Hub
+from hotline.live import BranchFigures, Heartbeats, Hub
 from hotline.routing import keys
 from hotline.routing.router import router_for
 from hotline.voice import routes as voice_routes
@@ -57,6 +58,7 @@ SHUTDOWN_GRACE_S = 10.0
 
 def sweep_once() -> None:
     r = get_redis()
+    t0 = time.perf_counter()
     with unit_of_work() as session:
         rebuilt = rebuild.ensure_ready(session, r)
     if rebuilt:
@@ -64,9 +66,12 @@ def sweep_once() -> None:
             rebuild.match_all(session, r)
     with unit_of_work() as session:
         presence.sweep(session, r)
+    t1 = time.perf_counter()
     with unit_of_work() as session:
-        reconcile.reconcile_if_due(session, r)
+        passed = reconcile.reconcile_if_due(session, r) is not None
     telemetry.mark_sweep(r, "routing_sweep")
+    recon_s = time.perf_counter() - t1 if passed else None
+    telemetry.record_sweep_time(r, routing_s=t1 - t0, reconcile_s=recon_s)
 
 
 async def _sweeper(interval: float, stopping: asyncio.Event) -> None:
@@ -93,6 +98,8 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     hub = Hub((*keys.PUSH_PATTERNS, events.EVENTS_CHANNEL + "*"))
     app.state.hub = hub
     app.state.figures = BranchFigures(router_for(get_redis()).branch_figures, ttl_s=0.9)
+    app.state.heartbeats = Heartbeats(router_for(get_redis()).heartbeat_many, every_s=0.5)
+    beating = asyncio.create_task(app.state.heartbeats.run(), name="console-heartbeats")
     await hub.start()
     stopping = asyncio.Event()
     sweeper = None
@@ -111,6 +118,9 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(asyncio.shield(sweeper), SHUTDOWN_GRACE_S)
         await hub.stop()
+        beating.cancel()
+        with contextlib.suppress(asyncio.CancelledError, Exception):
+            await beating
 
 
 def _ensure_ready_once() -> None:

@@ -14,9 +14,10 @@ from datetime import datetime, timedelta
 from typing import Any
 
 import redis
-from sqlalchemy import func, select, update
+from sqlalchemy import bindparam, exists, func, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
+from sqlalchemy.sql.elements import BindParameter
 
 from hotline import gateway
 from hotline.branches import branch_by_digit, branch_is_open, cached_branch_by_digit
@@ -37,7 +38,8 @@ from kernel.db import insert_ignore, new_id, unit_of_work, utcnow
 from kernel.errors import Conflict, Forbidden
 from kernel.redisconn import get_redis
 from kernel.settings import get_settings
-from triage.caller_risk import caller_risk
+from triage.caller_risk import CallerRisk, caller_risk
+from triage.models import PatientPhone
 
 
 class Priority(enum.IntEnum):
@@ -58,14 +60,22 @@ def offer_timeout_ms() -> int:
 
 
 def caller_priority(session: Session, caller: str) -> tuple[Priority, str]:
-    s = get_settings()
     risk = caller_risk(session, caller)
-    since = utcnow() - timedelta(seconds=s.repeat_caller_window_s)
     returning = session.scalar(
         select(func.count(Call.id)).where(
-            Call.caller == caller, Call.status == CallStatus.ABANDONED, Call.created_at >= since
+            Call.caller == caller, Call.status == CallStatus.ABANDONED, Call.created_at >= _since()
         )
     )
+    return _priority_from(risk, bool(returning))
+
+
+def _since() -> datetime:
+    """Calls abandoned after this make a returning caller."""
+    return utcnow() - timedelta(seconds=get_settings().repeat_caller_window_s)
+
+
+def _priority_from(risk: CallerRisk | None, returning: bool) -> tuple[Priority, str]:
+    s = get_settings()
     if risk is not None:
         if returning and risk.severe:
             return Priority.SEVERE_CALLBACK, "returning caller, patient triaged severe"
@@ -124,12 +134,14 @@ def receive(
     the gateway's retry (or the reconciliation sweep) queues it. A call is answered
     "queued" only once it is in the queue.
     """
-    # A plain id lookup: a new call (nearly every arrival) needs no ORM load.
-    known = session.scalar(select(Call.id).where(Call.provider_call_id == provider_call_id))
-    call = session.get(Call, known) if known is not None else None
+    # One read answers what a new call (nearly every arrival) needs to know.
+    probe = session.execute(
+        _ARRIVAL_PROBE, {"pid": provider_call_id, "caller": caller, "since": _since()}
+    ).one()
+    call = session.get(Call, probe.known) if probe.known is not None else None
     fresh = False
     if call is None:
-        call, fresh = _record_arrival(session, provider_call_id, caller, digits)
+        call, fresh = _record_arrival(session, provider_call_id, caller, digits, probe)
     if call.caller != caller or call.branch.digit != digits:
         raise Conflict("this provider_call_id was used for another call", code="id_reused")
     if fresh or (
@@ -140,19 +152,42 @@ def receive(
     return receipt_for(r, call)
 
 
+# What an arrival reads before it writes, in one statement (one round trip): the call if
+# this id is known, a hang-up that came first, whether the caller gave up recently, and
+# whether any patient is on the number (only then is the patients' risk read).
+_pid: BindParameter[str] = bindparam("pid")
+_caller: BindParameter[str] = bindparam("caller")
+_ARRIVAL_PROBE = select(
+    select(Call.id).where(Call.provider_call_id == _pid).scalar_subquery().label("known"),
+    select(HangupBeforeCall.hung_up_at)
+    .where(HangupBeforeCall.provider_call_id == _pid)
+    .scalar_subquery()
+    .label("hung_up_at"),
+    exists()
+    .where(
+        Call.caller == _caller,
+        Call.status == CallStatus.ABANDONED,
+        Call.created_at >= bindparam("since", type_=Call.created_at.type),
+    )
+    .label("gave_up_recently"),
+    exists().where(PatientPhone.phone == _caller).label("has_patients"),
+)
+
+
 def _record_arrival(
-    session: Session, provider_call_id: str, caller: str, digits: str
+    session: Session, provider_call_id: str, caller: str, digits: str, probe: Any
 ) -> tuple[Call, bool]:
     """(the call, whether this attempt recorded it)."""
     branch = cached_branch_by_digit(session, digits)
-    hung_up = session.get(HangupBeforeCall, provider_call_id)
+    risk = caller_risk(session, caller) if probe.has_patients else None
     try:
         call = register_call(
             session,
             provider_call_id=provider_call_id,
             caller=caller,
             branch=branch,
-            hung_up_at=hung_up.hung_up_at if hung_up else None,
+            priority=_priority_from(risk, bool(probe.gave_up_recently)),
+            hung_up_at=probe.hung_up_at,
         )
         session.commit()
         return call, True

@@ -48,6 +48,10 @@ def cmd_serve(args: argparse.Namespace) -> int:
         log_config=logs.config(args.log_level),
         access_log=False,  # kernel.http_observe writes the access log, without query strings
         ws="websockets-sansio",
+        # uvicorn restarts a worker that misses its health check; at its 5 s default a
+        # worker busy with thousands of consoles at a peak was restarted, dropping every
+        # console it held. A hung worker is still replaced, only later.
+        timeout_worker_healthcheck=args.worker_healthcheck_s,
     )
     return 0
 
@@ -234,6 +238,12 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--port", type=int, default=8000)
     s.add_argument("--workers", type=int, default=1)
     s.add_argument("--log-level", default="info")
+    s.add_argument(
+        "--worker-healthcheck-s",
+        type=int,
+        default=30,
+        help="with --workers: restart a worker that does not answer for this long (30)",
+    )
     s.set_defaults(func=cmd_serve)
 
     w = sub.add_parser("worker", help="run RQ workers (dispatch, follow-ups, maintenance)")

@@ -60,7 +60,7 @@ async def console(ws: WebSocket, ticket: str = "") -> None:
     inbox = hub.listen(channel)
     await ws.accept()
     await ws.send_text(json.dumps({"type": "hello", **hello}))
-    r = get_redis()
+    heartbeats = ws.app.state.heartbeats
 
     async def pump() -> None:
         while True:
@@ -69,16 +69,15 @@ async def console(ws: WebSocket, ticket: str = "") -> None:
 
     async def figures() -> None:
         while True:
-            data = await ws.app.state.figures.get(branches)
-            await ws.send_text(json.dumps({"type": "queue", "branches": data}))
+            await ws.send_text(await ws.app.state.figures.message(branches))
             await asyncio.sleep(QUEUE_PUSH_INTERVAL_S)
 
     tasks = [asyncio.create_task(pump()), asyncio.create_task(figures())]
     try:
         while True:
             raw = await ws.receive_text()
-            # Any message from the console proves it is alive.
-            await asyncio.to_thread(presence.heartbeat, r, doctor_id)
+            # Any message from the console proves it is alive (written in batches).
+            heartbeats.beat(doctor_id)
             with contextlib.suppress(ValueError):
                 msg = json.loads(raw)
                 if isinstance(msg, dict) and msg.get("type") == "ping":

@@ -18,9 +18,11 @@ from typing import Any
 import httpx
 from sqlalchemy.orm import Session
 
+from hotline.lean import table_insert
 from hotline.models import Call, Doctor, GatewayInstruction
 from hotline.vocab import CallDirection, CallStatus, GatewayAction
 from kernel import events
+from kernel.db import utcnow
 from kernel.security import signed_headers
 from kernel.settings import get_settings
 
@@ -57,10 +59,15 @@ def follow(
 
 
 def _instruct(session: Session, call: Call, action: GatewayAction, params: dict[str, Any]) -> None:
-    row = GatewayInstruction(
-        provider_call_id=call.provider_call_id, call_id=call.id, action=action, params=params
-    )
-    session.add(row)
+    # One Core INSERT: the row is written once and not read back by this request.
+    row = {
+        "provider_call_id": call.provider_call_id,
+        "call_id": call.id,
+        "action": action,
+        "params": params,
+        "created_at": utcnow(),
+    }
+    session.execute(table_insert(GatewayInstruction), row)
     url = get_settings().telephony_outbound_url
     if url:
         body = json.dumps(

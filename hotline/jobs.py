@@ -6,12 +6,13 @@ import logging
 import time
 
 import redis
-from rq import Queue, Worker
+from rq import Queue
 
 from hotline import duties, followups, tables
 from kernel import logs
 from kernel.duties import JOB_HEARTBEAT_S
 from kernel.redisconn import get_redis_bytes
+from kernel.rqworker import worker_class
 from kernel.scheduler import MAX_BACKOFF_S, Scheduler
 from kernel.settings import get_settings
 
@@ -59,7 +60,7 @@ def run_worker(*, burst: bool = False, queues: list[str] | None = None) -> int:
     quiet = _OneLinePerOutage()
     logging.getLogger("rq.worker").addFilter(quiet)
     conn = get_redis_bytes()
-    # Configure the ORM once here, before the worker forks, not in every job's process.
+    # Configure the ORM once here, not in every job (or every forked job process).
     tables.load_all()
     followups.register()
     # Every worker runs the scheduler loop; one at a time holds the role and queues what the
@@ -67,7 +68,7 @@ def run_worker(*, burst: bool = False, queues: list[str] | None = None) -> int:
     scheduler = Scheduler(duties.tick, on_back=quiet.back).start()
     try:
         while True:
-            worker = Worker(
+            worker = worker_class()(
                 [Queue(q, connection=conn) for q in (queues or QUEUES)], connection=conn
             )
             worker.job_monitoring_interval = JOB_HEARTBEAT_S

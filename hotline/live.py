@@ -92,6 +92,8 @@ class BranchFigures:
         self._at = 0.0
         self._data: dict[str, dict[str, Any]] = {}
         self._lock = asyncio.Lock()
+        # One text per branch set and refresh, however many consoles send it.
+        self._texts: dict[tuple[str, ...], tuple[float, str]] = {}
 
     async def get(self, branches: list[str]) -> dict[str, dict[str, Any]]:
         async with self._lock:
@@ -101,3 +103,47 @@ class BranchFigures:
                 self._data = await asyncio.to_thread(self.read, digits)
                 self._at = time.monotonic()
             return {b: self._data[b] for b in branches if b in self._data}
+
+    async def message(self, branches: list[str]) -> str:
+        """The queue message for consoles of these branches, serialised once per refresh."""
+        data = await self.get(branches)
+        key = tuple(branches)
+        cached = self._texts.get(key)
+        if cached is None or cached[0] != self._at:
+            cached = (self._at, json.dumps({"type": "queue", "branches": data}))
+            self._texts[key] = cached
+        return cached[1]
+
+
+class Heartbeats:
+    """Console heartbeats of this process, written to Redis together every `every_s` seconds.
+
+    A console heart-beats every 3 s; thousands of consoles made one thread hop and two
+    Redis round trips each (TIME, ZADD). Here a heartbeat costs a set insertion, and one
+    ZADD XX per flush carries all of them. The delay (under a second) is nothing against
+    the 10 s after which the sweep takes a silent console out of routing.
+    """
+
+    def __init__(self, write: Callable[[list[str]], None], every_s: float):
+        self.write = write
+        self.every_s = every_s
+        self._pending: set[str] = set()
+
+    def beat(self, doctor_id: str) -> None:
+        self._pending.add(doctor_id)
+
+    async def run(self) -> None:
+        while True:
+            await asyncio.sleep(self.every_s)
+            await self.flush()
+
+    async def flush(self) -> None:
+        if not self._pending:
+            return
+        batch, self._pending = self._pending, set()
+        try:
+            await asyncio.to_thread(self.write, sorted(batch))
+        except (RedisConnectionError, RedisTimeoutError, OSError) as exc:
+            # Kept for the next flush: the consoles are alive, Redis was not.
+            self._pending |= batch
+            outages.failed("redis", exc)

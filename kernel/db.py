@@ -139,7 +139,13 @@ def SessionLocal() -> Session:
 @contextlib.contextmanager
 def unit_of_work() -> Iterator[Session]:
     """A session whose work is committed on success and rolled back on any error."""
-    session = SessionLocal()
+    with _committed(SessionLocal()) as session:
+        yield session
+
+
+@contextlib.contextmanager
+def _committed(session: Session) -> Iterator[Session]:
+    """Commit the session's work on success, roll it back on any error, then close it."""
     try:
         yield session
         session.commit()
@@ -148,6 +154,21 @@ def unit_of_work() -> Iterator[Session]:
         raise
     finally:
         session.close()
+
+
+@contextlib.contextmanager
+def one_connection_session() -> Iterator[Session]:
+    """A unit of work on one pooled connection for its whole life.
+
+    A request that commits twice (an arrival: the row, then what routing decided) keeps
+    its connection between the two, instead of returning it to the pool and checking it
+    out again (a ping and a reset each time). Committed on success, rolled back on error.
+    """
+    with (
+        get_engine().connect() as conn,
+        _committed(Session(bind=conn, expire_on_commit=False)) as session,
+    ):
+        yield session
 
 
 def insert_ignore(session: Session, model: type[Base], values: dict[str, Any]) -> None:

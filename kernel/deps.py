@@ -3,11 +3,15 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
-from typing import Annotated
+from typing import Annotated, Any, TypeVar
 
+import anyio
+import anyio.to_thread
 import redis
 from fastapi import Depends
+from fastapi.exceptions import RequestValidationError
 from fastapi.security import APIKeyHeader, OAuth2PasswordBearer
+from pydantic import BaseModel, ValidationError
 from sqlalchemy.orm import Session
 
 from kernel import accounts
@@ -16,6 +20,7 @@ from kernel.db import unit_of_work
 from kernel.errors import Forbidden, Unauthorized
 from kernel.redisconn import get_redis
 from kernel.security import principal_from_token
+from kernel.settings import get_settings
 
 
 def db_session() -> Iterator[Session]:
@@ -27,7 +32,20 @@ def db_session() -> Iterator[Session]:
 # "function" scope: the commit runs before the response is sent, so a client is never
 # told "done" about work that then fails to commit.
 SessionDep = Annotated[Session, Depends(db_session, scope="function")]
-RedisDep = Annotated[redis.Redis, Depends(get_redis)]
+
+
+async def redis_client() -> redis.Redis:
+    """The process's Redis client, handed over on the event loop (no worker-thread hop).
+
+    The first call may start the embedded server; the app's startup makes that call.
+    """
+    return get_redis()
+
+
+RedisDep = Annotated[redis.Redis, Depends(redis_client)]
+
+M = TypeVar("M", bound=BaseModel)
+T = TypeVar("T")
 
 _bearer = OAuth2PasswordBearer(tokenUrl="/api/v1/auth/token", auto_error=False)
 # A security scheme (not a header parameter), so the description says what it is.
@@ -44,10 +62,13 @@ def principal_for_token(session: Session, token: str) -> Principal | None:
     return principal
 
 
+# The credentials as sent (no database read): for a route that checks them itself.
+BearerToken = Annotated[str | None, Depends(_bearer)]
+ApiKeyHeader = Annotated[str | None, Depends(_api_key)]
+
+
 def current_principal(
-    session: SessionDep,
-    token: Annotated[str | None, Depends(_bearer)],
-    x_api_key: Annotated[str | None, Depends(_api_key)] = None,
+    session: SessionDep, token: BearerToken, x_api_key: ApiKeyHeader = None
 ) -> Principal:
     if x_api_key:
         principal = accounts.principal_for_api_key(session, x_api_key)
@@ -78,6 +99,34 @@ def require_roles(*roles: Role) -> Callable[[Principal], Principal]:
         return principal
 
     return check
+
+
+_hot_threads: anyio.CapacityLimiter | None = None
+
+
+async def in_hot_thread(fn: Callable[..., T], *args: Any) -> T:
+    """Run fn(*args) in a worker thread, a few at once for the hot routes.
+
+    Arrivals and bed updates each make exactly one such hop, in a pool of their own
+    (HOTLINE_HOT_ROUTE_THREADS, 8), so a burst of them neither waits behind the other routes'
+    threads nor takes theirs. Fewer threads than the default 40 convoy less on the GIL
+    and the Redis pool's lock: on wrk -c50, 8 threads answered arrivals faster (p99 about
+    half) than 40.
+    """
+    global _hot_threads
+    if _hot_threads is None:
+        _hot_threads = anyio.CapacityLimiter(get_settings().hot_route_threads)
+    return await anyio.to_thread.run_sync(fn, *args, limiter=_hot_threads)
+
+
+def parse_body(model: type[M], body: bytes) -> M:
+    """A JSON body read by the route itself, refused like FastAPI refuses a body (422)."""
+    try:
+        return model.model_validate_json(body or b"null")
+    except ValidationError as exc:
+        raise RequestValidationError(
+            [{**e, "loc": ("body", *e["loc"])} for e in exc.errors(include_url=False)]
+        ) from None
 
 
 def role(*roles: Role) -> type[Principal]:

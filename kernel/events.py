@@ -46,6 +46,12 @@ class Event(Base):
         }
 
 
+# Built once, on the table (plain Core, not the ORM's bulk path): the same statement object
+# reuses its compiled form, and the values come as parameters. The new id comes back the
+# way the dialect gives it (RETURNING on PostgreSQL, the last row id on SQLite).
+_INSERT = insert(Event.__table__)  # type: ignore[arg-type]
+
+
 def record(
     session: Session,
     *,
@@ -67,9 +73,8 @@ def record(
     )
     # One Core INSERT (no unit-of-work flush): the row is written once and never changed.
     values = {k: getattr(ev, k) for k in ("at", "kind", "subject_type", "subject_id", "actor")}
-    ev.id = session.execute(
-        insert(Event).values(**values, data=ev.data).returning(Event.id)
-    ).scalar_one()
+    result = session.execute(_INSERT, {**values, "data": ev.data})
+    ev.id = result.inserted_primary_key[0]  # type: ignore[attr-defined]
     session.info.setdefault("pending_events", []).append(ev)
     return ev
 

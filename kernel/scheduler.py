@@ -166,7 +166,10 @@ class Scheduler:
             self.lease.held = False
             return self.outages.failed("Redis", exc)
         if held != was_held:
-            log.warning(
+            # Taking the role is routine (start-up, a peer's clean stop); losing it while
+            # running means the lease could not be renewed in time: worth a look.
+            log.log(
+                logging.INFO if held else logging.WARNING,
                 "scheduler: %s the scheduling role (%s)",
                 "took" if held else "lost",
                 self.lease.holder,

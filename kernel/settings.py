@@ -7,7 +7,7 @@ import json
 import os
 import secrets
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import AliasChoices, Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -106,6 +106,10 @@ class Settings(BaseSettings):
     # role asks the database what is due, and how long the role outlives a silent holder.
     scheduler_tick_s: float = 1.0
     scheduler_lease_s: float = 4.0
+    # `hotline worker`'s RQ worker class (kernel/rqworker.py): "simple" runs each job in the
+    # worker's own process (RQ's SimpleWorker, with a heartbeat per job); "fork" forks a
+    # process per job (RQ's Worker).
+    worker_class: Literal["simple", "fork"] = "simple"
     # The TwiML voice line (hotline/voice/): the provider account's auth token signs every
     # request; the public URL is the one the provider calls (a proxy may rewrite the host).
     twilio_auth_token: str = ""
@@ -116,6 +120,9 @@ class Settings(BaseSettings):
     voice_wait_pause_s: int = 2
     voice_dial_timeout_s: int = 20
     voice_audio_dir: Path | None = None
+
+    # Worker threads the hot routes (call arrivals, bed updates) may use at once per process.
+    hot_route_threads: int = Field(default=8, ge=1, le=200)
 
     @field_validator("database_url", "redis_url", mode="before")
     @classmethod

@@ -10,6 +10,8 @@ Keys (prefix hlm:, outside the routing prefix, so a routing rebuild keeps them):
   hlm:hist:{name}  HASH  "le:<bound>" -> observations in (previous bound, bound]
                          "le:+Inf", "count", "sum"
   hlm:sweeps       HASH  sweep name -> Unix time of its last completed run
+  hlm:sweep-ms     LIST  "routing_ms reconcile_ms" of the latest routing sweeps, newest first
+                         (reconcile_ms -1: no reconciliation pass was due)
 """
 
 from __future__ import annotations
@@ -25,6 +27,8 @@ log = logging.getLogger(__name__)
 
 P = "hlm:"
 SWEEPS = P + "sweeps"
+SWEEP_TIMES = P + "sweep-ms"
+SWEEP_TIMES_KEPT = 2000
 
 # Seconds: from a few seconds (a free bed nearby) to a day (waiting for a discharge).
 DURATION_BUCKETS: tuple[float, ...] = (
@@ -87,6 +91,23 @@ def mark_sweep(r: redis.Redis, name: str, at: float | None = None) -> None:
         r.hset(SWEEPS, name, f"{at if at is not None else time.time():.3f}")
     except redis.RedisError:
         log.warning("could not record the run of sweep %s", name)
+
+
+def record_sweep_time(r: redis.Redis, *, routing_s: float, reconcile_s: float | None) -> None:
+    """Keep the last SWEEP_TIMES_KEPT sweep durations ("routing_ms reconcile_ms", newest first;
+    reconcile_ms is -1 when no reconciliation pass was due).
+
+    One pipelined write per sweep: how long the 250 ms timers take at a given load is
+    read here (bench/bench_scale_api.py) without a profiler.
+    """
+    try:
+        pipe = r.pipeline(transaction=False)
+        recon_ms = -1.0 if reconcile_s is None else reconcile_s * 1000
+        pipe.lpush(SWEEP_TIMES, f"{routing_s * 1000:.2f} {recon_ms:.2f}")
+        pipe.ltrim(SWEEP_TIMES, 0, SWEEP_TIMES_KEPT - 1)
+        pipe.execute()
+    except redis.RedisError:
+        log.warning("could not record a sweep's duration")
 
 
 def observe_after_commit(session: Session, name: str, seconds: float) -> None:

@@ -24,7 +24,7 @@ from typing import Any, TypeVar
 import httpx
 from sqlalchemy import select
 
-from dispatch import hospitals, transfers
+from dispatch import hospitals, jobs, transfers
 from dispatch.beds import BedCounts, update_beds
 from dispatch.models import BedPool
 from hotline import doctors
@@ -255,7 +255,9 @@ def _assert_no_overlap(intervals: dict[str, list[tuple[float, float, str]]], wha
     for key, spans in intervals.items():
         spans.sort()
         for (_s1, e1, o1), (s2, _e2, o2) in itertools.pairwise(spans):
-            assert s2 >= e1, f"{what} {key} held offers {o1} and {o2} at once"
+            assert s2 >= e1, f"{what} {key} held offers {o1} and {o2} at once\n" + story(
+                key, o1, o2
+            )
 
 
 def _assert_call_facts(call: Call, took: list[Offer] | None) -> None:
@@ -386,6 +388,39 @@ def make_hospital(
         return h.id
 
 
+# Vitals a doctor signs for a patient who needs an oxygen bed (NEWS2 at least 6).
+OXYGEN_VITALS: dict[str, Any] = {
+    "respiratory_rate": 24,
+    "spo2": 93,
+    "pulse": 96,
+    "temperature_c": 38.4,
+    "on_oxygen": False,
+    "consciousness": "alert",
+}
+
+
+def send_for_bed(
+    url: str, doctor: str, patient: dict[str, Any], vitals: dict[str, Any]
+) -> tuple[str, str, dict[str, Any]]:
+    """Through the live API: the doctor records the patient and signs an assessment whose
+    decision is a transfer; the request is then matched and a bed held.
+    Returns (patient id, transfer request id, the signed assessment as the API gave it)."""
+    with httpx.Client(base_url=url, timeout=30) as http:
+        tok = http.post(
+            "/api/v1/auth/token", data={"username": doctor, "password": PASSWORD}
+        ).json()["access_token"]
+        h = {"Authorization": f"Bearer {tok}"}
+        p = http.post("/api/v1/triage/patients", json=patient, headers=h).json()
+        res = http.post(
+            f"/api/v1/triage/patients/{p['id']}/assessments", json={"vitals": vitals}, headers=h
+        )
+        assert res.status_code == 201, res.text
+        signed = res.json()
+    rid = str(signed["transfer"]["transfer_request_id"])
+    assert jobs.match_request(rid) == "held"  # the matcher, run as a worker runs it
+    return str(p["id"]), rid, signed
+
+
 def pool(hospital_id: str, bed_type: str) -> BedPool:
     with unit_of_work() as s:
         p = s.scalar(
@@ -435,7 +470,7 @@ def live_servers(n: int, env: dict[str, str] | None = None) -> Iterator[list[Liv
 def start_worker(
     queues: str = "dispatch", *, stall_after_claim_s: float = 0
 ) -> subprocess.Popen[bytes]:
-    """A real RQ worker (forking, like `hotline worker`) in its own process group.
+    """A real RQ worker (of `hotline worker`'s class) in its own process group.
 
     With stall_after_claim_s, it claims each request and then stalls before matching it.
     """

@@ -153,6 +153,12 @@ class Router:
         # XX: only doctors who are signed in to routing have a heartbeat to refresh.
         self.r.zadd(keys.HEARTBEATS, {doctor_id: self.now_ms()}, xx=True)
 
+    def heartbeat_many(self, doctor_ids: list[str]) -> None:
+        """Heartbeats of many consoles at once (hotline.live.Heartbeats): one ZADD XX."""
+        if doctor_ids:
+            now = self.now_ms()
+            self.r.zadd(keys.HEARTBEATS, dict.fromkeys(doctor_ids, now), xx=True)
+
     def record_handle_time(self, branch: str, handle_s: float) -> float:
         args = [branch, handle_s, DEFAULT_HANDLE_TIME_S, HANDLE_TIME_WEIGHT]
         return float(self._handle_time(keys=[], args=args))

@@ -68,7 +68,7 @@ def test_last_bed_race_across_worker_processes(r):
     hospital = make_hospital("Last bed", beds={"icu": (1, 0)})
     ids = [new_request(f"race-{i}", urgency=URGENCY_CYCLE[i % 3]) for i in range(30)]
     assert Queue("dispatch", connection=get_redis_bytes()).count == 30
-    run_workers(4)  # four real RQ workers (forking, as in production) race for the bed
+    run_workers(4)  # four real RQ worker processes race for the bed
     holds = live_holds()
     assert len(holds) == 1
     p = pool(hospital, "icu")
@@ -137,3 +137,44 @@ def test_worker_killed_mid_match_loses_no_request_and_it_is_matched_once():
     assert got["status"] == "held"
     assert [h["kind"] for h in got["history"]].count("held") == 1
     assert len(live_holds()) == 1 and pool(hospital, "icu").held == 1
+
+
+def test_freed_beds_go_to_the_waiting_queue_in_one_job_in_urgency_order():
+    near = make_hospital("Near", beds={"icu": (1, 1)})
+    far = make_hospital("Far", lat=10.90, lon=106.80, beds={"icu": (1, 1)})
+    ids = [new_request(f"wait-{i}", urgency=URGENCY_CYCLE[i % 3]) for i in range(9)]
+    run_workers(2)
+    assert sorted(statuses().values()) == ["waiting_for_bed"] * 9
+    expected = []
+    with unit_of_work() as s:
+        expected = list(
+            s.scalars(
+                select(TransferRequest.id)
+                .where(TransferRequest.id.in_(ids))
+                .order_by(TransferRequest.urgency_rank, TransferRequest.requested_at)
+            )
+        )[:4]
+    # Beds free at two hospitals, in four updates: one job works the whole queue.
+    for hospital, total in ((near, 2), (far, 2), (near, 3), (far, 3)):
+        with unit_of_work() as s:
+            beds.update_beds(
+                s,
+                hospital_id=hospital,
+                counts=[beds.BedCounts("icu", total, 1, 0)],
+                as_of=datetime.now(UTC),
+                actor="test",
+            )
+    queued = Queue("dispatch", connection=get_redis_bytes()).job_ids
+    assert queued == ["waiting-icu"]
+    run_workers(3)
+    st = statuses()
+    # Four beds, four holds: to the four first in urgency order, each bed held once.
+    assert sorted(rid for rid in ids if st[rid] == "held") == sorted(expected)
+    assert len(live_holds()) == 4
+    for hospital in (near, far):
+        p = pool(hospital, "icu")
+        assert p.held == 2 and p.available == 0
+        assert_pool_sane(p)
+    # Another pass (the maintenance duty's, say) changes nothing.
+    assert jobs.match_waiting("icu") == 0
+    assert len(live_holds()) == 4

@@ -1,4 +1,4 @@
-"""A real RQ worker for the dispatch tests, forking like `hotline worker`; optionally one that stalls.
+"""A real RQ worker for the dispatch tests, of `hotline worker`'s class; optionally one that stalls.
 
 Run as `python -m tests.dispatch.worker QUEUES [STALL_S]`. With STALL_S, every match job claims
 its request (and commits the claim) and then sleeps that long before it looks for a bed: the
@@ -10,10 +10,11 @@ from __future__ import annotations
 import sys
 import time
 
-from rq import Queue, Worker
+from rq import Queue
 
-from dispatch import jobs  # imported before the fork, as `hotline worker` does
+from dispatch import jobs  # imported once, as `hotline worker` does
 from kernel.redisconn import get_redis_bytes
+from kernel.rqworker import worker_class
 
 
 def stall_after_claim(seconds: float) -> None:
@@ -31,7 +32,7 @@ def main(queues: str, stall_s: float = 0.0) -> None:
     if stall_s > 0:
         stall_after_claim(stall_s)
     connection = get_redis_bytes()
-    Worker(
+    worker_class()(
         [Queue(q, connection=connection) for q in queues.split(",")], connection=connection
     ).work(burst=True, logging_level="WARNING")
 

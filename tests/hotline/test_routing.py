@@ -22,6 +22,7 @@ from tests.helpers import (
     signed_post,
     token_for,
     wait_for,
+    ws_ticket,
 )
 
 
@@ -269,5 +270,28 @@ def test_silent_console_leaves_routing(client, two_doctors, settings, r):
     client.post("/api/v1/doctors/me/heartbeat", headers=auth(b))
     time.sleep(0.2)
     sweep_once()
+    assert console(client, a)["state"] == "offline"
+    assert console(client, b)["state"] == "available"
+
+
+def test_heartbeats_over_the_console_websocket_keep_a_doctor_in_routing(
+    client, two_doctors, settings, r
+):
+    # Heartbeats that arrive on the websocket are written to Redis in batches: a console
+    # that keeps sending them stays in routing, the silent one leaves it.
+    settings.heartbeat_timeout_s = 2.0
+    a, b = two_doctors
+    go(client, a)
+    go(client, b)
+    b_id = console(client, b)["doctor"]["id"]
+    started = time.monotonic()
+    with client.websocket_connect(f"/ws/console?ticket={ws_ticket(client, b)}") as ws:
+        assert ws.receive_json()["type"] == "hello"
+        time.sleep(1.5)
+        before = r.zscore(keys.HEARTBEATS, b_id)
+        ws.send_json({"type": "heartbeat"})
+        wait_for(lambda: r.zscore(keys.HEARTBEATS, b_id) > before, what="b's heartbeat")
+        time.sleep(max(0.0, started + 2.2 - time.monotonic()))
+        sweep_once()
     assert console(client, a)["state"] == "offline"
     assert console(client, b)["state"] == "available"
