@@ -122,6 +122,10 @@ class _Outbox:
                     self._thread.start()
 
     def _run(self) -> None:
+        from redis.exceptions import ConnectionError as RedisConnectionError
+        from redis.exceptions import TimeoutError as RedisTimeoutError
+
+        from kernel.errors import outages
         from kernel.redisconn import get_redis
 
         while True:
@@ -134,6 +138,11 @@ class _Outbox:
                 for channel, msg in batch:
                     pipe.publish(channel, msg)
                 pipe.execute()
+            except (RedisConnectionError, RedisTimeoutError, OSError) as exc:
+                # Redis is away: the rows are durable and pages recover them by polling.
+                # One line per outage (kernel.errors.outages), not a traceback per batch.
+                outages.failed("redis", exc)
+                log.warning("could not publish %d events while Redis is away", len(batch) // 2)
             except Exception:  # the rows are durable; a missed push is recovered by polling
                 log.exception("could not publish %d events", len(batch) // 2)
 
