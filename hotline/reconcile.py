@@ -24,12 +24,12 @@ from collections import Counter
 from typing import Any
 
 import redis
-from sqlalchemy import func, select, update
+from sqlalchemy import func, or_, select, update
 from sqlalchemy.orm import Session
 
 from hotline.calls import offer_timeout_ms
 from hotline.models import Call, Doctor, Offer
-from hotline.outcomes import TERMINAL_VERSION, apply_outcome, from_ms, open_offer
+from hotline.outcomes import TERMINAL_VERSION, apply_outcome, from_ms, open_offer, to_ms
 from hotline.rebuild import call_snapshot, doctor_snapshot
 from hotline.routing import keys
 from hotline.routing.outcome import CallChange, DoctorChange, OfferMade, Outcome
@@ -288,10 +288,14 @@ def _offers(p: Pass) -> None:
         call = p.calls_held.get(offer.call_id, {})
         taken = call.get("doc") == offer.doctor_id and call.get("st") in TALKING
         outcome = OfferOutcome.ACCEPTED if taken else OfferOutcome.WITHDRAWN
+        # Taken: it ended when the call was answered, which _calls has just recorded at
+        # now. Withdrawn: Redis ended it before it offered that call or that doctor
+        # anything again, so the record never has it outlive the next offer.
+        ended_ms = p.now_ms if taken else _withdrawn_by(p, offer, held)
         closed = p.session.execute(
             update(Offer)
             .where(Offer.id == offer.id, Offer.outcome.is_(None))
-            .values(outcome=outcome, resolved_at=from_ms(p.now_ms))
+            .values(outcome=outcome, resolved_at=from_ms(ended_ms))
         ).rowcount  # type: ignore[attr-defined]
         if closed:
             p.repaired("offer", offer.id, "closed", call_id=offer.call_id, outcome=outcome)
@@ -313,3 +317,25 @@ def _offers(p: Pass) -> None:
         # Only the offer's own row: the call's and doctor's states are the other passes'.
         open_offer(p.session, made)
         p.repaired("offer", offer_id, "recorded", call_id=h["call"])
+
+
+def _withdrawn_by(p: Pass, offer: Offer, held: dict[str, dict[str, str]]) -> int:
+    """When an offer Redis no longer holds ended, at the latest: now, or when Redis next
+    offered the same call or the same doctor (one offer per call and per doctor at a time:
+    the next one began only once this one had ended). Its own closing write was lost, most
+    often with the next offer's, which the pass restores from Redis at its true time."""
+    later = [
+        int(h["at"])
+        for h in held.values()
+        if h and (h.get("call") == offer.call_id or h.get("doc") == offer.doctor_id)
+    ]
+    next_recorded = p.session.scalar(
+        select(func.min(Offer.offered_at)).where(
+            or_(Offer.call_id == offer.call_id, Offer.doctor_id == offer.doctor_id),
+            Offer.offered_at > offer.offered_at,
+        )
+    )
+    if next_recorded is not None:
+        later.append(to_ms(next_recorded))
+    offered_ms = to_ms(offer.offered_at)
+    return min([p.now_ms, *(t for t in later if t > offered_ms)])

@@ -106,6 +106,32 @@ def test_an_answer_decided_in_redis_but_never_written_is_recorded(r, grace):
     assert_routing_invariants(r)
 
 
+def test_an_offer_whose_closing_write_was_lost_never_outlives_the_next_offer(r, grace):
+    # Redis ends an offer and offers the call to the next doctor in one decision; the
+    # write of that decision fails (a locked or unreachable database). The pass records the
+    # next offer at the time Redis made it, and must end the first no later than that:
+    # the record may never show the call offered to two doctors at once.
+    import time
+
+    seed_branches()
+    first = doctor(r, "rc-a")
+    call_id = routed_call(r, "rc-lost-close")
+    second = doctor(r, "rc-b")
+    offer_id = router_for(r).doctor_state(first)["offer"]
+    lost = router_for(r).decline(offer_id=offer_id, doctor_id=first, timeout_ms=30_000)
+    assert lost.result == "ok"  # the write never happens
+    next_offer = router_for(r).doctor_state(second)["offer"]
+    time.sleep(0.05)  # the pass runs later than the decision
+    assert passes(r)["closed"] == 1
+    with unit_of_work() as s:
+        ended = s.get(Offer, offer_id)
+        following = s.get(Offer, next_offer)
+        assert following is not None and following.call_id == call_id
+        assert ended.outcome == "withdrawn"
+        assert ended.resolved_at <= following.offered_at
+    assert_routing_invariants(r)
+
+
 def test_a_call_redis_holds_after_the_database_ended_it_is_undone(r, grace):
     seed_branches()
     doc = doctor(r)
