@@ -20,10 +20,12 @@ import redis
 from kernel.settings import get_settings
 
 _BEGIN = """
-local now_locked = math.max(redis.call('PTTL', KEYS[2]), redis.call('PTTL', KEYS[4]))
+-- Each lock read once: a second PTTL a millisecond later would name the wrong lock.
+local account_ms, address_ms = redis.call('PTTL', KEYS[2]), redis.call('PTTL', KEYS[4])
+local now_locked = math.max(account_ms, address_ms)
 if now_locked > 0 then
   local scope = 'address'
-  if redis.call('PTTL', KEYS[2]) == now_locked then scope = 'account' end
+  if account_ms >= address_ms then scope = 'account' end
   return {now_locked, scope, 0, 0, 0, 0}
 end
 local memory, base_ms, cap_ms = tonumber(ARGV[1]), tonumber(ARGV[4]), tonumber(ARGV[5])
