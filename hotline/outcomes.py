@@ -12,12 +12,15 @@ from __future__ import annotations
 
 import json
 import logging
+from collections.abc import Callable
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, cast
 
 import redis
-from sqlalchemy import func, update
+from sqlalchemy import Table, Update, bindparam, func, update
 from sqlalchemy.orm import Session
+from sqlalchemy.orm.attributes import set_committed_value
+from sqlalchemy.orm.util import identity_key
 
 from hotline.models import Call, Doctor, Offer
 from hotline.routing import keys
@@ -41,11 +44,20 @@ def from_ms(ms: int) -> datetime:
     return datetime.fromtimestamp(ms / 1000, UTC)
 
 
-def apply_outcome(session: Session, r: redis.Redis, outcome: Outcome, *, actor: str) -> None:
+def apply_outcome(
+    session: Session,
+    r: redis.Redis,
+    outcome: Outcome,
+    *,
+    actor: str,
+    at_calls_turn: Callable[[], object] | None = None,
+) -> None:
     """Write what a routing decision changed, and queue the pushes for after commit.
 
     Rows are locked in one global order (offers, then calls, then doctors, each by id)
     so that concurrent decisions written by different processes cannot deadlock.
+    at_calls_turn: the caller's own writes to calls of this decision, made at the calls'
+    turn of that order (after the offers are written, before the calls' state).
     """
     pushes: list[tuple[str, dict[str, Any]]] = []
     new_events: list[dict[str, Any]] = []
@@ -86,6 +98,10 @@ def apply_outcome(session: Session, r: redis.Redis, outcome: Outcome, *, actor: 
             _publish(r, offer_pushes)
         except Exception:  # the offer stands in Redis; the console's resync shows it
             log.exception("could not push %d offers", len(offer_pushes))
+    if call_writes or outcome.doctors or outcome.offers:
+        session.flush()  # what this request changed before goes first, as an ORM UPDATE did
+    if at_calls_turn is not None:
+        at_calls_turn()
     _write_calls(session, call_writes)
     _write_doctors(session, outcome)
     for ev in new_events:
@@ -99,17 +115,16 @@ def _write_calls(
 ) -> None:
     # Stable sort: each call's own transitions stay in decision order.
     for call_id, version, state, facts in sorted(writes, key=lambda w: w[0]):
-        session.execute(
-            update(Call)
-            .where(Call.id == call_id, Call.routing_version < version)
-            .values(routing_version=version, **state)
-        )
+        params = {"w_id": call_id, "w_version": version}
+        params.update({f"w_{k}": v for k, v in state.items()})
+        if session.execute(_CALL_STATE, params).rowcount == 1:  # type: ignore[attr-defined]
+            _loaded(session, Call, call_id, {**state, "routing_version": version})
         if facts:
-            session.execute(
-                update(Call)
-                .where(Call.id == call_id)
-                .values({k: func.coalesce(getattr(Call, k), v) for k, v in facts.items()})
-            )
+            params = {"w_id": call_id, **{f"w_{k}": v for k, v in facts.items()}}
+            session.execute(_call_facts(tuple(sorted(facts))), params)
+            call = session.identity_map.get(identity_key(Call, call_id))
+            if call is not None:  # read again if this request looks at them
+                session.expire(call, list(facts))
 
 
 def _write_doctors(session: Session, outcome: Outcome) -> None:
@@ -118,11 +133,60 @@ def _write_doctors(session: Session, outcome: Outcome) -> None:
     ]
     writes += [(d.doctor_id, d.version, d.state, d.at_ms) for d in outcome.doctors]
     for doctor_id, version, presence, at_ms in sorted(writes, key=lambda w: w[0]):
-        session.execute(
-            update(Doctor)
-            .where(Doctor.id == doctor_id, Doctor.presence_version < version)
-            .values(presence=presence, presence_at=from_ms(at_ms), presence_version=version)
+        at = from_ms(at_ms)
+        params = {"w_id": doctor_id, "w_version": version, "w_presence": presence, "w_at": at}
+        if session.execute(_DOCTOR_STATE, params).rowcount == 1:  # type: ignore[attr-defined]
+            values = {"presence": presence, "presence_at": at, "presence_version": version}
+            _loaded(session, Doctor, doctor_id, values)
+
+
+# Every routing decision writes through these, so they are built once as plain Core
+# statements on the tables: an ORM UPDATE is compiled anew for each decision and then
+# searches the session for the objects to change, which cost an arrival more CPU than the
+# round trip. What the ORM did for the objects this request has loaded, _loaded does.
+_calls = cast(Table, Call.__table__)
+_doctors = cast(Table, Doctor.__table__)
+_CALL_STATE = (
+    update(_calls)
+    .where(_calls.c.id == bindparam("w_id"), _calls.c.routing_version < bindparam("w_version"))
+    .values(
+        status=bindparam("w_status"),
+        doctor_id=bindparam("w_doctor_id"),
+        routing_version=bindparam("w_version"),
+    )
+)
+_DOCTOR_STATE = (
+    update(_doctors)
+    .where(_doctors.c.id == bindparam("w_id"), _doctors.c.presence_version < bindparam("w_version"))
+    .values(
+        presence=bindparam("w_presence"),
+        presence_at=bindparam("w_at"),
+        presence_version=bindparam("w_version"),
+    )
+)
+_facts_statements: dict[tuple[str, ...], Update] = {}
+
+
+def _call_facts(names: tuple[str, ...]) -> Update:
+    """Set each fact once: a value already recorded is kept (COALESCE)."""
+    stmt = _facts_statements.get(names)
+    if stmt is None:
+        values = {
+            n: func.coalesce(_calls.c[n], bindparam(f"w_{n}", type_=_calls.c[n].type))
+            for n in names
+        }
+        stmt = _facts_statements[names] = (
+            update(_calls).where(_calls.c.id == bindparam("w_id")).values(values)
         )
+    return stmt
+
+
+def _loaded(session: Session, model: type[Any], key: str, values: dict[str, Any]) -> None:
+    """The row took these values: an instance this session holds takes them too, as if read."""
+    obj = session.identity_map.get(identity_key(model, key))
+    if obj is not None:
+        for name, value in values.items():
+            set_committed_value(obj, name, value)
 
 
 def _call_change_values(change: CallChange) -> tuple[dict[str, Any], dict[str, Any]]:

@@ -130,7 +130,11 @@ def doctor_leg_unanswered(
     if outcome.result != "ok":
         return False
     at = from_ms(outcome.calls[0].at_ms) if outcome.calls else None
-    # Offers before calls: the global lock order.
+    # The global lock order (hotline/outcomes.py): offers, then calls, then doctors. The
+    # accepted offer first; the call's answer is undone at the calls' turn, after the
+    # decision's new offer is written. Undone before it, the call row would be locked
+    # ahead of that offer, and a sweep expiring the new offer (its row, then the call)
+    # would deadlock with this request.
     session.execute(
         update(Offer)
         .where(
@@ -140,12 +144,14 @@ def doctor_leg_unanswered(
         )
         .values(outcome=OfferOutcome.EXPIRED, resolved_at=at)
     )
-    session.execute(
+    unanswer = (
         update(Call)
         .where(Call.id == call.id, Call.answered_by == doctor_id, Call.completed_at.is_(None))
         .values(answered_at=None, answered_by=None)
     )
-    apply_outcome(session, r, outcome, actor="telephony")
+    apply_outcome(
+        session, r, outcome, actor="telephony", at_calls_turn=lambda: session.execute(unanswer)
+    )
     events.record(
         session,
         kind="call.doctor_leg_unanswered",
