@@ -24,6 +24,7 @@ from hotline.branches import branch_by_digit, branch_is_open, cached_branch_by_d
 from hotline.lean import insert_row
 from hotline.models import Branch, Call, Doctor, HangupBeforeCall
 from hotline.outcomes import TERMINAL_VERSION, apply_outcome, to_ms
+from hotline.routing.outcome import Outcome
 from hotline.routing.router import DEFAULT_HANDLE_TIME_S, router_for
 from hotline.vocab import (
     RECEIPT_STATUS,
@@ -135,9 +136,7 @@ def receive(
     "queued" only once it is in the queue.
     """
     # One read answers what a new call (nearly every arrival) needs to know.
-    probe = session.execute(
-        _ARRIVAL_PROBE, {"pid": provider_call_id, "caller": caller, "since": _since()}
-    ).one()
+    probe = arrival_probe(session, provider_call_id, caller)
     call = session.get(Call, probe.known) if probe.known is not None else None
     fresh = False
     if call is None:
@@ -174,21 +173,34 @@ _ARRIVAL_PROBE = select(
 )
 
 
+def arrival_probe(session: Session, provider_call_id: str, caller: str) -> Any:
+    """What an arrival reads before it writes (one statement; see _ARRIVAL_PROBE)."""
+    params = {"pid": provider_call_id, "caller": caller, "since": _since()}
+    return session.execute(_ARRIVAL_PROBE, params).one()
+
+
+def record_arrival(
+    session: Session, provider_call_id: str, caller: str, digits: str, probe: Any
+) -> Call:
+    """Write a new call's row (not committed). Refuses an unknown branch before writing."""
+    branch = cached_branch_by_digit(session, digits)
+    risk = caller_risk(session, caller) if probe.has_patients else None
+    return register_call(
+        session,
+        provider_call_id=provider_call_id,
+        caller=caller,
+        branch=branch,
+        priority=_priority_from(risk, bool(probe.gave_up_recently)),
+        hung_up_at=probe.hung_up_at,
+    )
+
+
 def _record_arrival(
     session: Session, provider_call_id: str, caller: str, digits: str, probe: Any
 ) -> tuple[Call, bool]:
     """(the call, whether this attempt recorded it)."""
-    branch = cached_branch_by_digit(session, digits)
-    risk = caller_risk(session, caller) if probe.has_patients else None
     try:
-        call = register_call(
-            session,
-            provider_call_id=provider_call_id,
-            caller=caller,
-            branch=branch,
-            priority=_priority_from(risk, bool(probe.gave_up_recently)),
-            hung_up_at=probe.hung_up_at,
-        )
+        call = record_arrival(session, provider_call_id, caller, digits, probe)
         session.commit()
         return call, True
     except IntegrityError:
@@ -271,16 +283,7 @@ def route_call(session: Session, r: redis.Redis, call: Call) -> CallReceipt:
     if call.status in (CallStatus.REJECTED, CallStatus.ABANDONED):
         gateway.follow(session, call)
         return receipt_for(r, call)
-    outcome = router_for(r).enqueue(
-        call_id=call.id,
-        branch=call.branch.digit,
-        priority=call.priority,
-        queued_ms=to_ms(call.queued_at),
-        caller=call.caller,
-        max_queue=call.branch.max_queue,
-        timeout_ms=offer_timeout_ms(),
-        callback=call.direction != CallDirection.INBOUND,
-    )
+    outcome = queue_in_redis(r, call)
     if outcome.result == "ended":
         # The caller hung up before it reached the queue; the hang-up records it.
         return CallReceipt(call.id, ReceiptStatus.ABANDONED, None, None)
@@ -301,6 +304,26 @@ def route_call(session: Session, r: redis.Redis, call: Call) -> CallReceipt:
         gateway.follow(session, call)
         return receipt_for(r, call)
     apply_outcome(session, r, outcome, actor="routing")
+    return queued(session, call, outcome)
+
+
+def queue_in_redis(r: redis.Redis, call: Call) -> Outcome:
+    """Routing's decision on a committed call: queued (and maybe offered), or why not."""
+    return router_for(r).enqueue(
+        call_id=call.id,
+        branch=call.branch.digit,
+        priority=call.priority,
+        queued_ms=to_ms(call.queued_at),
+        caller=call.caller,
+        max_queue=call.branch.max_queue,
+        timeout_ms=offer_timeout_ms(),
+        callback=call.direction != CallDirection.INBOUND,
+    )
+
+
+def queued(session: Session, call: Call, outcome: Outcome) -> CallReceipt:
+    """A call in its queue (the decision written): the gateway holds the line, and the
+    caller hears their place."""
     position = outcome.position or 0
     wait = expected_wait_s(position, outcome.staffed, outcome.aht_s)
     gateway.follow(session, call, position=position, expected_wait_s=wait)

@@ -11,14 +11,13 @@ from fastapi import APIRouter, Depends, Header, Query, Request
 from pydantic import BaseModel
 from sqlalchemy import select
 
-from hotline import branches, calls, doctors, presence, schemas
+from hotline import arrivals, branches, calls, doctors, presence, schemas
 from hotline.models import Branch, Call, Doctor, GatewayInstruction
 from hotline.routing.router import router_for
 from hotline.vocab import CallStatus
 from kernel import events
 from kernel.accounts import Principal, Role
-from kernel.db import one_connection_session
-from kernel.deps import RedisDep, SessionDep, in_hot_thread, parse_body, require_roles
+from kernel.deps import RedisDep, SessionDep, require_roles
 from kernel.errors import Conflict, Forbidden, NotFound, Unauthorized
 from kernel.security import first_use_of, signature_problem
 
@@ -85,25 +84,15 @@ SignedBody = Annotated[bytes, Depends(signed_body)]
         503: {"description": "the queue could not be reached: retry with the same id"},
     },
 )
-async def incoming_call(r: RedisDep, verified: VerifiedBody) -> schemas.CallReceiptOut:
+async def incoming_call(
+    request: Request, r: RedisDep, verified: VerifiedBody
+) -> schemas.CallReceiptOut:
     # The lean path: the signature is checked on the event loop, and everything that
-    # waits on Redis or the database runs in ONE worker-thread hop, on one connection
-    # (see docs/architecture.md, "The arrival's lean path").
-    receipt = await in_hot_thread(_arrive, r, *verified)
+    # waits on Redis or the database runs in a worker-thread hop on one connection,
+    # shared with the arrivals that came at the same moment (hotline/arrivals.py; see
+    # docs/architecture.md, "The arrival's lean path").
+    receipt = await arrivals.batches_for(request.app.state).arrive(r, *verified)
     return schemas.CallReceiptOut(**receipt.__dict__)
-
-
-def _arrive(r: redis.Redis, body: bytes, signature: str) -> calls.CallReceipt:
-    refuse_replay(r, signature)
-    payload = parse_body(schemas.IncomingCall, body)
-    with one_connection_session() as session:
-        return calls.receive(
-            session,
-            r,
-            provider_call_id=payload.provider_call_id,
-            caller=payload.caller,
-            digits=payload.digits,
-        )
 
 
 def _call_by_provider_id(session: SessionDep, provider_call_id: str) -> Call:

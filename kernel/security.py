@@ -87,7 +87,14 @@ def signature_problem(
     return None
 
 
+# A used signature is remembered this long: past it, its timestamp is refused anyway.
+REPLAY_MEMORY_S = 2 * SIGNATURE_WINDOW_S
+
+
+def replay_key(signature: str) -> str:
+    return "webhook-signature:" + hashlib.sha256(signature.encode()).hexdigest()
+
+
 def first_use_of(r: redis.Redis, signature: str) -> bool:
     """Remember a signature for the window; False if it was already used (a replay)."""
-    key = "webhook-signature:" + hashlib.sha256(signature.encode()).hexdigest()
-    return bool(r.set(key, "1", nx=True, ex=2 * SIGNATURE_WINDOW_S))
+    return bool(r.set(replay_key(signature), "1", nx=True, ex=REPLAY_MEMORY_S))

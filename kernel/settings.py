@@ -123,6 +123,10 @@ class Settings(BaseSettings):
 
     # Worker threads the hot routes (call arrivals, bed updates) may use at once per process.
     hot_route_threads: int = Field(default=8, ge=1, le=200)
+    # Call arrivals waiting together are written together (hotline/arrivals.py): at most
+    # this many to a batch, and this many batches written at once per process.
+    arrival_batch_size: int = Field(default=64, ge=1, le=1000)
+    arrival_batches_running: int = Field(default=2, ge=1, le=200)
 
     @field_validator("database_url", "redis_url", mode="before")
     @classmethod

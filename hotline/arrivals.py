@@ -1,0 +1,221 @@
+"""Call arrivals that come in together are written together.
+
+At a peak, dozens of webhooks arrive within a few milliseconds of each other. Each one
+alone costs a worker-thread hop, a connection from the pool, a replay check in Redis and
+two commits. Here the arrivals waiting on the event loop go to the worker thread as one
+batch: one hop, one connection, one round trip for all their replay checks, and one
+commit for all their rows before any of them enters a queue, then one for what routing
+decided. At a quiet moment a batch is one arrival and nothing changes.
+
+The promises of the single arrival hold for each call of a batch: its row is committed
+before Redis hears of it, and its caller is answered "queued" only once it is in the
+queue. A batch that cannot be written whole (a concurrent attempt of the same call
+committed first, the database refused) is rolled back and its arrivals are then taken
+one at a time, each as the single path takes it; an arrival that fails (a bad body, an
+unknown branch) fails alone.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from functools import partial
+from typing import Any
+
+import redis
+from sqlalchemy.orm import Session
+
+from hotline import calls, schemas
+from hotline.outcomes import apply_outcome
+from hotline.routing.outcome import Outcome
+from hotline.vocab import CallStatus
+from kernel.db import one_connection_session
+from kernel.deps import in_hot_thread, parse_body
+from kernel.errors import DomainError, Unauthorized
+from kernel.security import REPLAY_MEMORY_S, replay_key
+from kernel.settings import get_settings
+
+Result = calls.CallReceipt | BaseException
+
+
+@dataclass
+class _Waiting:
+    body: bytes
+    signature: str
+    answer: asyncio.Future[calls.CallReceipt] = field(repr=False)
+
+
+class ArrivalBatches:
+    """The arrivals of one event loop, handed to worker threads in batches.
+
+    At most `running` batches are written at once; arrivals that come meanwhile wait
+    for the next one (at most `size` to a batch).
+    """
+
+    def __init__(self, *, size: int, running: int) -> None:
+        self.size, self.running = size, running
+        self._waiting: list[_Waiting] = []
+        self._busy = 0
+        self._tasks: set[asyncio.Task[None]] = set()
+
+    async def arrive(self, r: redis.Redis, body: bytes, signature: str) -> calls.CallReceipt:
+        answer: asyncio.Future[calls.CallReceipt] = asyncio.get_running_loop().create_future()
+        self._waiting.append(_Waiting(body, signature, answer))
+        self._start(r)
+        return await answer
+
+    def _start(self, r: redis.Redis) -> None:
+        while self._waiting and self._busy < self.running:
+            batch, self._waiting = self._waiting[: self.size], self._waiting[self.size :]
+            self._busy += 1
+            task = asyncio.create_task(self._write(r, batch))
+            self._tasks.add(task)
+            task.add_done_callback(self._tasks.discard)
+
+    async def _write(self, r: redis.Redis, batch: list[_Waiting]) -> None:
+        try:
+            items = [(w.body, w.signature) for w in batch]
+            results: list[Result] = await in_hot_thread(arrive_batch, r, items)
+        except BaseException as exc:  # the whole hop failed: every arrival of it hears so
+            results = [exc] * len(batch)
+        finally:
+            self._busy -= 1
+            self._start(r)
+        for waiting, result in zip(batch, results, strict=True):
+            if waiting.answer.done():  # the gateway hung up on this request
+                continue
+            if isinstance(result, BaseException):
+                waiting.answer.set_exception(result)
+            else:
+                waiting.answer.set_result(result)
+
+
+def batches_for(state: Any) -> ArrivalBatches:
+    """The app's arrival batches (one per app, created on first use)."""
+    found: ArrivalBatches | None = getattr(state, "arrival_batches", None)
+    if found is None:
+        s = get_settings()
+        found = ArrivalBatches(size=s.arrival_batch_size, running=s.arrival_batches_running)
+        state.arrival_batches = found
+    return found
+
+
+def arrive_batch(r: redis.Redis, items: list[tuple[bytes, str]]) -> list[Result]:
+    """Receive each (body, signature): a receipt or the error that arrival gets."""
+    results: list[Result | None] = [None] * len(items)
+    pipe = r.pipeline(transaction=False)  # every replay check in one round trip
+    for _, signature in items:
+        pipe.set(replay_key(signature), "1", nx=True, ex=REPLAY_MEMORY_S)
+    first_use = pipe.execute()
+    payloads: dict[int, schemas.IncomingCall] = {}
+    for i, (body, _) in enumerate(items):
+        if not first_use[i]:
+            results[i] = Unauthorized("this signature was used already", code="replayed_signature")
+            continue
+        try:
+            payloads[i] = parse_body(schemas.IncomingCall, body)
+        except Exception as exc:
+            results[i] = exc
+    if payloads:
+        with one_connection_session() as session:
+            for i, result in receive_together(session, r, payloads).items():
+                results[i] = result
+    return [r_ if r_ is not None else RuntimeError("no answer") for r_ in results]
+
+
+def receive_together(
+    session: Session, r: redis.Redis, arrivals: dict[int, schemas.IncomingCall]
+) -> dict[int, Result]:
+    """calls.receive for many arrivals at once, on one session: committed rows first (one
+    commit), then each into its queue, then what routing decided (one commit)."""
+    if len(arrivals) == 1:
+        ((i, one),) = arrivals.items()
+        return {i: _alone(session, r, one)}
+    results: dict[int, Result] = {}
+    firsts: dict[str, int] = {}
+    for i, p in arrivals.items():
+        firsts.setdefault(p.provider_call_id, i)
+    later = [i for i in arrivals if firsts[arrivals[i].provider_call_id] != i]
+    fresh: list[tuple[int, Any]] = []
+    try:
+        for i in firsts.values():
+            p = arrivals[i]
+            probe = calls.arrival_probe(session, p.provider_call_id, p.caller)
+            if probe.known is not None:
+                later.append(i)  # a retry of a recorded call: the single path answers it
+                continue
+            try:
+                call = calls.record_arrival(session, p.provider_call_id, p.caller, p.digits, probe)
+            except DomainError as exc:  # an unknown branch: refused before anything is written
+                results[i] = exc
+                continue
+            fresh.append((i, call))
+        session.commit()
+    except Exception:
+        # Another process committed one of these calls first, or the database refused:
+        # nothing of the batch is written. Take each the way a single arrival is taken.
+        session.rollback()
+        return {i: results.get(i) or _alone(session, r, arrivals[i]) for i in arrivals}
+    # Into their queues. The decisions of the whole batch are written as ONE decision, so
+    # that its rows are locked in the global order (offers, calls, doctors; see
+    # hotline/outcomes.py) as every other writer locks them: two decisions written one
+    # after the other in one transaction could deadlock with another process.
+    decided: list[tuple[int, Any, Outcome]] = []
+    alone: list[tuple[int, Any]] = []
+    for i, call in fresh:
+        if call.status in (CallStatus.REJECTED, CallStatus.ABANDONED):
+            alone.append((i, call))  # never queued: route_call tells the gateway
+            continue
+        try:
+            outcome = calls.queue_in_redis(r, call)
+        except Exception as exc:  # committed, not queued: the retry queues it
+            results[i] = exc
+            continue
+        if outcome.result == "ok":
+            decided.append((i, call, outcome))
+        else:
+            alone.append((i, call))  # full, gone or queued meanwhile: route_call decides
+    try:
+        apply_outcome(session, r, merged([o for _, _, o in decided]), actor="routing")
+        for i, call, outcome in decided:
+            results[i] = calls.queued(session, call, outcome)
+        session.commit()
+    except Exception as exc:
+        # Queued, not recorded: each caller is told to retry; the retry finds its call in
+        # the queue, and the reconciliation pass records what routing decided.
+        session.rollback()
+        for i, _, _ in decided:
+            results[i] = exc
+    for i, call in alone:
+        results[i] = _attempt(session, partial(calls.route_call, session, r, call))
+    for i in sorted(later):
+        results[i] = _alone(session, r, arrivals[i])
+    return results
+
+
+def merged(outcomes: list[Outcome]) -> Outcome:
+    """Many decisions as one, each list in decision order."""
+    one = Outcome(result="ok")
+    for o in outcomes:
+        one.offers += o.offers
+        one.offers_closed += o.offers_closed
+        one.calls += o.calls
+        one.doctors += o.doctors
+    return one
+
+
+def _alone(session: Session, r: redis.Redis, p: schemas.IncomingCall) -> Result:
+    receive = partial(calls.receive, session, r, provider_call_id=p.provider_call_id)
+    return _attempt(session, partial(receive, caller=p.caller, digits=p.digits))
+
+
+def _attempt(session: Session, step: Callable[[], calls.CallReceipt]) -> Result:
+    """One arrival's step in a transaction of its own: its receipt, or its error."""
+    try:
+        receipt = step()
+        session.commit()
+        return receipt
+    except Exception as exc:
+        session.rollback()
+        return exc

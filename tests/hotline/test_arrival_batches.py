@@ -1,0 +1,124 @@
+"""Arrivals written together (hotline/arrivals.py) answer each caller as a lone arrival would."""
+
+from __future__ import annotations
+
+import json
+import time
+from concurrent.futures import ThreadPoolExecutor
+
+import httpx
+from fastapi.exceptions import RequestValidationError
+from sqlalchemy import select
+
+from hotline import arrivals
+from hotline.calls import CallReceipt
+from hotline.models import Call
+from hotline.routing import keys
+from kernel.db import unit_of_work
+from kernel.errors import DomainError, Unauthorized
+from kernel.security import SIGNATURE_HEADER, TIMESTAMP_HEADER, signed_headers
+from tests.helpers import arrive, assert_routing_invariants, seed_branches
+
+PATH = "/api/v1/telephony/calls"
+
+
+def _signed(
+    pcid: str, caller: str, digits: str = "3", at: float | None = None
+) -> tuple[bytes, str]:
+    body = json.dumps({"provider_call_id": pcid, "caller": caller, "digits": digits}).encode()
+    return body, signed_headers("POST", PATH, body, now=at)[SIGNATURE_HEADER]
+
+
+def test_one_batch_answers_each_arrival_as_if_it_came_alone(r, client):
+    seed_branches()
+    earlier = arrive(client, "b-earlier", caller="0907000000").json()
+    now = time.time()
+    fresh = [_signed(f"b-{i}", f"090700000{i + 1}", at=now) for i in range(5)]
+    items = [
+        *fresh,
+        _signed("b-0", "0907000001", at=now - 1),  # the gateway's retry of b-0, signed anew
+        fresh[1],  # the same signature again: a replay
+        (b'{"provider_call_id": "b-bad", "caller": ', "sig-of-a-broken-body"),
+        _signed("b-nowhere", "0907000009", digits="9", at=now),  # no such branch
+        _signed("b-earlier", "0907000000", at=now - 1),  # a retry of a call recorded before
+    ]
+    results = arrivals.arrive_batch(r, items)
+
+    receipts = results[:5]
+    assert all(isinstance(x, CallReceipt) and x.status == "queued" for x in receipts), results
+    # In line in the order they came, behind the call that came before the batch.
+    queued = r.zrange(keys.queue("3"), 0, -1)
+    assert queued == [earlier["call_id"], *(x.call_id for x in receipts)]  # type: ignore[union-attr]
+    assert [x.position for x in receipts] == [2, 3, 4, 5, 6]  # type: ignore[union-attr]
+    retry, replay, broken, nowhere, earlier_retry = results[5:]
+    assert isinstance(retry, CallReceipt) and retry.call_id == receipts[0].call_id  # type: ignore[union-attr]
+    assert isinstance(replay, Unauthorized) and replay.code == "replayed_signature"
+    assert isinstance(broken, RequestValidationError)
+    assert isinstance(nowhere, DomainError)
+    assert isinstance(earlier_retry, CallReceipt)
+    assert earlier_retry.call_id == earlier["call_id"] and earlier_retry.position == 1
+    with unit_of_work() as s:
+        pcids = sorted(s.scalars(select(Call.provider_call_id)))
+    assert pcids == sorted(["b-earlier", *(f"b-{i}" for i in range(5))])
+    assert_routing_invariants(r)
+
+
+def test_a_burst_through_the_api_fails_only_the_bad_arrivals(r, live_server):
+    seed_branches()
+    now = time.time()
+    good = [_signed(f"burst-{i}", f"09080{i:05d}", at=now) for i in range(40)]
+    requests = [
+        *good,
+        good[3],  # sent twice: one of the two is a replay
+        (b'{"provider_call_id": 7}', ""),  # malformed, signed below
+        _signed("burst-nowhere", "0908099999", digits="9", at=now),
+    ]
+
+    def send(item: tuple[bytes, str]) -> int:
+        body, signature = item
+        headers = {"Content-Type": "application/json"}
+        if signature:
+            headers.update({TIMESTAMP_HEADER: str(int(now)), SIGNATURE_HEADER: signature})
+        else:
+            headers.update(signed_headers("POST", PATH, body, now=now))
+        with httpx.Client(base_url=live_server.url, timeout=30) as c:
+            return c.post(PATH, content=body, headers=headers).status_code
+
+    with ThreadPoolExecutor(max_workers=len(requests)) as pool:
+        codes = list(pool.map(send, requests))
+    twice = sorted([codes[3], codes[40]])
+    assert codes[:3] + codes[4:40] == [200] * 39
+    assert twice == [200, 401]
+    assert codes[41] == 422 and codes[42] in (404, 422), codes
+    with unit_of_work() as s:
+        assert len(s.scalars(select(Call)).all()) == 40
+    assert r.zcard(keys.queue("3")) == 40
+    assert_routing_invariants(r)
+
+
+def test_a_batch_that_loses_a_call_to_another_process_takes_its_arrivals_one_by_one(r):
+    from hotline import calls
+    from hotline.branches import branch_by_digit
+
+    seed_branches()
+    now = time.time()
+    items = [_signed(f"race-{i}", f"090900000{i}", at=now) for i in range(3)]
+    pool = ThreadPoolExecutor(max_workers=1)
+    with unit_of_work() as s:
+        # Another API process records race-1 and has not committed yet: the batch does not
+        # see it when it reads, and its own INSERT then collides with it.
+        other = calls.register_call(
+            s, provider_call_id="race-1", caller="0909000001", branch=branch_by_digit(s, "3")
+        )
+        s.flush()
+        other_id = other.id
+        written = pool.submit(arrivals.arrive_batch, r, items)
+        time.sleep(0.5)
+    results = written.result(timeout=60)
+    pool.shutdown()
+    assert all(isinstance(x, CallReceipt) and x.status == "queued" for x in results), results
+    assert results[1].call_id == other_id  # type: ignore[union-attr]
+    with unit_of_work() as s:
+        assert sorted(s.scalars(select(Call.provider_call_id))) == ["race-0", "race-1", "race-2"]
+    assert r.zcard(keys.queue("3")) == 3
+    assert_routing_invariants(r)
