@@ -27,6 +27,7 @@ import redis
 from sqlalchemy.orm import Session
 
 from hotline import calls, schemas
+from hotline.lean import inserts_together
 from hotline.outcomes import apply_outcome
 from hotline.routing.outcome import Outcome
 from hotline.vocab import CallStatus
@@ -139,18 +140,21 @@ def receive_together(
     later = [i for i in arrivals if firsts[arrivals[i].provider_call_id] != i]
     fresh: list[tuple[int, Any]] = []
     try:
-        for i in firsts.values():
-            p = arrivals[i]
-            probe = calls.arrival_probe(session, p.provider_call_id, p.caller)
-            if probe.known is not None:
-                later.append(i)  # a retry of a recorded call: the single path answers it
-                continue
-            try:
-                call = calls.record_arrival(session, p.provider_call_id, p.caller, p.digits, probe)
-            except DomainError as exc:  # an unknown branch: refused before anything is written
-                results[i] = exc
-                continue
-            fresh.append((i, call))
+        with inserts_together(session):
+            for i in firsts.values():
+                p = arrivals[i]
+                probe = calls.arrival_probe(session, p.provider_call_id, p.caller)
+                if probe.known is not None:
+                    later.append(i)  # a retry of a recorded call: the single path answers it
+                    continue
+                try:
+                    call = calls.record_arrival(
+                        session, p.provider_call_id, p.caller, p.digits, probe
+                    )
+                except DomainError as exc:  # an unknown branch: refused before any write
+                    results[i] = exc
+                    continue
+                fresh.append((i, call))
         session.commit()
     except Exception:
         # Another process committed one of these calls first, or the database refused:
@@ -172,14 +176,15 @@ def receive_together(
         except Exception as exc:  # committed, not queued: the retry queues it
             results[i] = exc
             continue
-        if outcome.result == "ok":
-            decided.append((i, call, outcome))
-        else:
+        if outcome.result in calls.NOT_QUEUED:
             alone.append((i, call))  # full, gone or queued meanwhile: route_call decides
+        else:
+            decided.append((i, call, outcome))
     try:
-        apply_outcome(session, r, merged([o for _, _, o in decided]), actor="routing")
-        for i, call, outcome in decided:
-            results[i] = calls.queued(session, call, outcome)
+        with inserts_together(session):
+            apply_outcome(session, r, merged([o for _, _, o in decided]), actor="routing")
+            for i, call, outcome in decided:
+                results[i] = calls.queued(session, call, outcome)
         session.commit()
     except Exception as exc:
         # Queued, not recorded: each caller is told to retry; the retry finds its call in

@@ -307,6 +307,10 @@ def route_call(session: Session, r: redis.Redis, call: Call) -> CallReceipt:
     return queued(session, call, outcome)
 
 
+# What an enqueue answers when it did not put the call in line (route_call says why).
+NOT_QUEUED = ("ended", "exists", "full")
+
+
 def queue_in_redis(r: redis.Redis, call: Call) -> Outcome:
     """Routing's decision on a committed call: queued (and maybe offered), or why not."""
     return router_for(r).enqueue(

@@ -18,7 +18,7 @@ from typing import Any
 import httpx
 from sqlalchemy.orm import Session
 
-from hotline.lean import table_insert
+from hotline.lean import insert_soon
 from hotline.models import Call, Doctor, GatewayInstruction
 from hotline.vocab import CallDirection, CallStatus, GatewayAction
 from kernel import events
@@ -59,7 +59,7 @@ def follow(
 
 
 def _instruct(session: Session, call: Call, action: GatewayAction, params: dict[str, Any]) -> None:
-    # One Core INSERT: the row is written once and not read back by this request.
+    # One Core INSERT (or one for a batch): written once, not read back by this request.
     row = {
         "provider_call_id": call.provider_call_id,
         "call_id": call.id,
@@ -67,7 +67,7 @@ def _instruct(session: Session, call: Call, action: GatewayAction, params: dict[
         "params": params,
         "created_at": utcnow(),
     }
-    session.execute(table_insert(GatewayInstruction), row)
+    insert_soon(session, GatewayInstruction, row)
     url = get_settings().telephony_outbound_url
     if url:
         body = json.dumps(

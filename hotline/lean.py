@@ -9,12 +9,15 @@ nothing pending, so neither a flush nor a lazy load follows.
 
 from __future__ import annotations
 
+import contextlib
+from collections.abc import Iterator
 from typing import Any, TypeVar, cast
 
 from sqlalchemy import Insert, Table, insert
 from sqlalchemy.orm import Session, make_transient_to_detached
 from sqlalchemy.orm.attributes import set_committed_value
 
+from kernel import events
 from kernel.db import Base
 
 T = TypeVar("T", bound=Base)
@@ -50,3 +53,29 @@ def table_insert(model: type[Base]) -> Insert:
     if stmt is None:
         stmt = _inserts[model] = insert(cast(Table, model.__table__))
     return stmt
+
+
+def insert_soon(session: Session, model: type[Base], row: dict[str, Any]) -> None:
+    """INSERT a row nothing reads back in this transaction: now, or with the others of its
+    table at the end of an `inserts_together` block."""
+    gathered: dict[type[Base], list[dict[str, Any]]] | None = session.info.get("inserts_together")
+    if gathered is None:
+        session.execute(table_insert(model), row)
+    else:
+        gathered.setdefault(model, []).append(row)
+
+
+@contextlib.contextmanager
+def inserts_together(session: Session) -> Iterator[None]:
+    """Rows given to insert_soon in this block are written at its end, one executemany per
+    table (and the events recorded in it, in one statement: kernel.events.together).
+    On an error nothing of them is written."""
+    gathered: dict[type[Base], list[dict[str, Any]]] = {}
+    session.info["inserts_together"] = gathered
+    try:
+        with events.together(session):
+            yield
+    finally:
+        session.info.pop("inserts_together", None)
+    for model, rows in gathered.items():
+        session.execute(table_insert(model), rows)

@@ -7,7 +7,7 @@ import json
 import logging
 import queue
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from datetime import datetime
 from typing import Any
 
@@ -71,12 +71,45 @@ def record(
         data=data or {},
         at=at or utcnow(),
     )
-    # One Core INSERT (no unit-of-work flush): the row is written once and never changed.
-    values = {k: getattr(ev, k) for k in ("at", "kind", "subject_type", "subject_id", "actor")}
-    result = session.execute(_INSERT, {**values, "data": ev.data})
-    ev.id = result.inserted_primary_key[0]  # type: ignore[attr-defined]
     session.info.setdefault("pending_events", []).append(ev)
+    gathered: list[Event] | None = session.info.get("events_together")
+    if gathered is not None:
+        gathered.append(ev)  # written with the others at the end of the block (together)
+        return ev
+    # One Core INSERT (no unit-of-work flush): the row is written once and never changed.
+    result = session.execute(_INSERT, _row(ev))
+    ev.id = result.inserted_primary_key[0]  # type: ignore[attr-defined]
     return ev
+
+
+def _row(ev: Event) -> dict[str, Any]:
+    return {
+        k: getattr(ev, k) for k in ("at", "kind", "subject_type", "subject_id", "actor", "data")
+    }
+
+
+# Many rows in one statement, their ids returned in the order of the rows.
+_INSERT_MANY = _INSERT.returning(Event.__table__.c.id, sort_by_parameter_order=True)
+
+
+@contextlib.contextmanager
+def together(session: Session) -> Iterator[None]:
+    """The events recorded in this block are written at its end, in ONE statement.
+
+    For a request that records many events before it commits (a batch of arrivals); the
+    block must not read its own events back before it ends. Their ids follow the order
+    they were recorded in. On an error nothing of them is written.
+    """
+    gathered: list[Event] = []
+    session.info["events_together"] = gathered
+    try:
+        yield
+    finally:
+        session.info.pop("events_together", None)
+    if gathered:
+        ids = session.execute(_INSERT_MANY, [_row(ev) for ev in gathered]).scalars().all()
+        for ev, id_ in zip(gathered, ids, strict=True):
+            ev.id = id_
 
 
 def after_commit(session: Session, fn: Callable[[], Any]) -> None:
