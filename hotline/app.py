@@ -97,6 +97,7 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     migrate.require_current()
     hub = Hub((*keys.PUSH_PATTERNS, events.EVENTS_CHANNEL + "*"))
     app.state.hub = hub
+    app.state.open_consoles = set()  # the console websockets this process holds
     app.state.figures = BranchFigures(router_for(get_redis()).branch_figures, ttl_s=0.9)
     app.state.heartbeats = Heartbeats(router_for(get_redis()).heartbeat_many, every_s=0.5)
     beating = asyncio.create_task(app.state.heartbeats.run(), name="console-heartbeats")

@@ -21,6 +21,15 @@ from kernel.redisconn import get_redis
 router = APIRouter()
 
 QUEUE_PUSH_INTERVAL_S = 1.0
+# The queue figures a process sends its consoles each second, at most: past this many
+# consoles, each one hears them less often (every 5 s with 2,500 consoles), so the sends do
+# not crowd out the offers on the event loop as the hotline grows.
+QUEUE_PUSHES_PER_S = 500
+
+
+def figures_interval_s(consoles: int) -> float:
+    """How often each of this many consoles of one process gets the queue figures."""
+    return max(QUEUE_PUSH_INTERVAL_S, consoles / QUEUE_PUSHES_PER_S)
 
 
 def _open_console(token: str) -> tuple[str, list[str], dict[str, Any]] | None:
@@ -70,8 +79,10 @@ async def console(ws: WebSocket, ticket: str = "") -> None:
     async def figures() -> None:
         while True:
             await ws.send_text(await ws.app.state.figures.message(branches))
-            await asyncio.sleep(QUEUE_PUSH_INTERVAL_S)
+            await asyncio.sleep(figures_interval_s(len(open_consoles)))
 
+    open_consoles = ws.app.state.open_consoles
+    open_consoles.add(ws)
     tasks = [asyncio.create_task(pump()), asyncio.create_task(figures())]
     try:
         while True:
@@ -85,6 +96,7 @@ async def console(ws: WebSocket, ticket: str = "") -> None:
     except WebSocketDisconnect:
         pass
     finally:
+        open_consoles.discard(ws)
         for t in tasks:
             t.cancel()
         hub.forget(channel, inbox)
