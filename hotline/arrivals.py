@@ -34,7 +34,7 @@ from hotline.vocab import CallStatus
 from kernel.db import one_connection_session
 from kernel.deps import in_hot_thread, parse_body
 from kernel.errors import DomainError, Unauthorized
-from kernel.security import REPLAY_MEMORY_S, replay_key
+from kernel.security import first_uses
 from kernel.settings import get_settings
 
 Result = calls.CallReceipt | BaseException
@@ -105,10 +105,7 @@ def batches_for(state: Any) -> ArrivalBatches:
 def arrive_batch(r: redis.Redis, items: list[tuple[bytes, str]]) -> list[Result]:
     """Receive each (body, signature): a receipt or the error that arrival gets."""
     results: list[Result | None] = [None] * len(items)
-    pipe = r.pipeline(transaction=False)  # every replay check in one round trip
-    for _, signature in items:
-        pipe.set(replay_key(signature), "1", nx=True, ex=REPLAY_MEMORY_S)
-    first_use = pipe.execute()
+    first_use = first_uses(r, [signature for _, signature in items])
     payloads: dict[int, schemas.IncomingCall] = {}
     for i, (body, _) in enumerate(items):
         if not first_use[i]:
@@ -122,7 +119,9 @@ def arrive_batch(r: redis.Redis, items: list[tuple[bytes, str]]) -> list[Result]
         with one_connection_session() as session:
             for i, result in receive_together(session, r, payloads).items():
                 results[i] = result
-    return [r_ if r_ is not None else RuntimeError("no answer") for r_ in results]
+    answered = [x for x in results if x is not None]
+    assert len(answered) == len(items), "every arrival of a batch gets its answer"
+    return answered
 
 
 def receive_together(

@@ -98,3 +98,11 @@ def replay_key(signature: str) -> str:
 def first_use_of(r: redis.Redis, signature: str) -> bool:
     """Remember a signature for the window; False if it was already used (a replay)."""
     return bool(r.set(replay_key(signature), "1", nx=True, ex=REPLAY_MEMORY_S))
+
+
+def first_uses(r: redis.Redis, signatures: list[str]) -> list[bool]:
+    """first_use_of for many signatures, in one round trip."""
+    pipe = r.pipeline(transaction=False)
+    for signature in signatures:
+        pipe.set(replay_key(signature), "1", nx=True, ex=REPLAY_MEMORY_S)
+    return [bool(x) for x in pipe.execute()]
