@@ -39,6 +39,7 @@ import uuid
 from pathlib import Path
 from typing import Any
 
+from bench import bench_http
 from bench.bench_routing import pct, redis_lua_reference
 from bench.wrk import Server, run, trivial_posts
 
@@ -47,17 +48,8 @@ LOAD_BRANCH, PROBE_BRANCH = "3", "4"
 
 
 def setup_env() -> dict[str, str]:
-    if not os.environ.get("DATABASE_URL"):
-        import tempfile
-
-        os.environ.setdefault("HOTLINE_DATA_DIR", tempfile.mkdtemp(prefix="hotline-bench-"))
-    os.environ.setdefault("HOTLINE_JWT_SECRET", "bench-jwt-secret-0123456789abcdef")
-    os.environ.setdefault("HOTLINE_TELEPHONY_SECRET", "bench-telephony-secret-012345")
-    from kernel.redisconn import redis_url
-
     return {
-        **os.environ,
-        "REDIS_URL": redis_url(),
+        **bench_http.setup_env(),
         # Offers stay open for the run (probe consoles never answer theirs), wrap-up is short
         # so completed doctors take the next waiting call within the measured window.
         "HOTLINE_OFFER_TIMEOUT_S": "900",
