@@ -6,23 +6,28 @@ older one win and no bed held for an incoming patient is ever counted away.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any
+from functools import partial
+from typing import Any, ClassVar, TypeVar, cast
 
-from sqlalchemy import or_, select, update
+from sqlalchemy import Table, bindparam, or_, select, update
 from sqlalchemy.orm import Session
 
-from dispatch.enqueue import waiting_pass_after_commit
+from dispatch.enqueue import enqueue_waiting_pass, waiting_pass_after_commit
 from dispatch.hospitals import get_hospital
-from dispatch.models import BedPool, BedUpdate, Hospital
-from dispatch.vocab import BedType, FacilityStatus, word
+from dispatch.models import BedPool, BedUpdate, Hospital, TransferRequest
+from dispatch.vocab import BedType, FacilityStatus, TransferStatus, word
 from kernel import events
 from kernel.db import insert_ignore, new_id, utcnow
 from kernel.errors import Conflict, InvalidInput
+from kernel.lean import insert_soon, inserts_together
 from kernel.settings import get_settings
 
 MAX_COUNT = 100_000
+
+T = TypeVar("T")
 
 
 @dataclass
@@ -34,15 +39,17 @@ class BedCounts:
     expected_discharges: int = 0
     next_discharge_at: datetime | None = None
 
+    FIGURES: ClassVar[tuple[str, ...]] = (
+        "total",
+        "occupied",
+        "out_of_service",
+        "expected_discharges",
+        "next_discharge_at",
+    )
+
     def figures(self) -> dict[str, Any]:
         """The counts as the pool and the kept update store them."""
-        return {
-            "total": self.total,
-            "occupied": self.occupied,
-            "out_of_service": self.out_of_service,
-            "expected_discharges": self.expected_discharges,
-            "next_discharge_at": self.next_discharge_at,
-        }
+        return {name: getattr(self, name) for name in self.FIGURES}
 
 
 @dataclass(frozen=True)
@@ -159,32 +166,61 @@ def _pool_id(session: Session, hospital_id: str, bed_type: str) -> str:
     )
 
 
-def _counts_update(hospital_id: str, c: BedCounts, as_of: datetime, actor: str) -> Any:
-    """One conditional UPDATE: newer than what is stored, and leaving room for the held beds."""
-    return (
-        update(BedPool)
+_POOL_TABLE = cast(Table, BedPool.__table__)
+_POOLS = _POOL_TABLE.c
+# The one conditional UPDATE of a pool's counts: newer than what is stored, and leaving room
+# for the held beds (beds promised to incoming patients stay promised). Built once, values
+# as parameters (_counts_params), so SQLAlchemy reuses its compiled form; the new row comes
+# back as the session's BedPool, refreshed.
+_WRITE_COUNTS = (
+    select(BedPool)
+    .from_statement(
+        update(_POOL_TABLE)
         .where(
-            BedPool.hospital_id == hospital_id,
-            BedPool.bed_type == c.bed_type,
-            or_(BedPool.as_of.is_(None), BedPool.as_of < as_of),
-            # Beds promised to incoming patients stay promised: the new counts must leave room.
-            BedPool.held <= c.total - c.occupied - c.out_of_service,
+            _POOLS.hospital_id == bindparam("w_hospital_id"),
+            _POOLS.bed_type == bindparam("w_bed_type"),
+            or_(_POOLS.as_of.is_(None), _POOLS.as_of < bindparam("w_as_of")),
+            _POOLS.held <= bindparam("w_room"),
         )
-        .values(**c.figures(), as_of=as_of, updated_by=actor)
-        .returning(BedPool)
-        .execution_options(populate_existing=True, synchronize_session=False)
+        .values(
+            {name: bindparam(f"w_{name}") for name in (*BedCounts.FIGURES, "as_of", "updated_by")}
+        )
+        .returning(*_POOLS)
     )
+    .execution_options(populate_existing=True)
+)
+
+
+def _counts_params(hospital_id: str, c: BedCounts, as_of: datetime, actor: str) -> dict[str, Any]:
+    figures = {f"w_{name}": value for name, value in c.figures().items()}
+    room = c.total - c.occupied - c.out_of_service
+    return {
+        **figures,
+        "w_hospital_id": hospital_id,
+        "w_bed_type": c.bed_type,
+        "w_as_of": as_of,
+        "w_room": room,
+        "w_updated_by": actor,
+    }
+
+
+def _written(
+    session: Session, hospital_id: str, c: BedCounts, as_of: datetime, actor: str
+) -> BedPool | None:
+    """The pool with the new counts, or None if the UPDATE's conditions refused them."""
+    params = _counts_params(hospital_id, c, as_of, actor)
+    return session.scalars(_WRITE_COUNTS, params).one_or_none()
 
 
 def _write_counts(
     session: Session, hospital_id: str, c: BedCounts, as_of: datetime, actor: str
 ) -> BedPool:
     """The pool with the new counts, in one statement when the pool exists (as it nearly always does)."""
-    pool = session.scalars(_counts_update(hospital_id, c, as_of, actor)).one_or_none()
+    pool = _written(session, hospital_id, c, as_of, actor)
     if pool is not None:
         return pool
     pool_id = _pool_id(session, hospital_id, c.bed_type)  # the first update creates the pool
-    pool = session.scalars(_counts_update(hospital_id, c, as_of, actor)).one_or_none()
+    pool = _written(session, hospital_id, c, as_of, actor)
     if pool is not None:
         return pool
     stored = session.execute(select(BedPool.as_of, BedPool.held).where(BedPool.id == pool_id)).one()
@@ -244,9 +280,21 @@ def update_beds(
     now = utcnow()
     _check_update(counts, as_of, now, field_prefix)
     get_hospital(session, hospital_id)
-    pools = [
-        _store(session, hospital_id, c, as_of=as_of, received_at=now, actor=actor) for c in counts
-    ]
+    stored = {
+        c.bed_type: _store(session, hospital_id, c, as_of=as_of, received_at=now, actor=actor)
+        for c in sorted(counts, key=lambda c: c.bed_type)  # the lock order: see write_together
+    }
+    pools = [stored[c.bed_type] for c in counts]
+    _record_update(session, hospital_id, as_of, actor, pools)
+    for pool in pools:
+        if pool.available > 0:
+            waiting_pass_after_commit(session, pool.bed_type)
+    return pools
+
+
+def _record_update(
+    session: Session, hospital_id: str, as_of: datetime, actor: str, pools: list[BedPool]
+) -> None:
     events.record(
         session,
         kind="beds.updated",
@@ -258,7 +306,78 @@ def update_beds(
             "pools": {p.bed_type: {"total": p.total, "available": p.available} for p in pools},
         },
     )
-    for pool in pools:
-        if pool.available > 0:
-            waiting_pass_after_commit(session, pool.bed_type)
-    return pools
+
+
+@dataclass(frozen=True)
+class PoolWrite:
+    """One pool's counts from one hospital, checked (`checked_write`), not yet written."""
+
+    hospital_id: str
+    counts: BedCounts
+    as_of: datetime
+    actor: str
+
+
+def checked_write(
+    session: Session, hospital_id: str, counts: BedCounts, as_of: datetime, actor: str
+) -> PoolWrite:
+    """The update of one pool, refused (404, 422) as update_beds refuses it, before any write."""
+    _check_update([counts], as_of, utcnow(), False)
+    get_hospital(session, hospital_id)
+    return PoolWrite(hospital_id, counts, as_of, actor)
+
+
+def write_together(
+    session: Session, writes: dict[int, PoolWrite], present: Callable[[BedPool], T]
+) -> dict[int, T]:
+    """Many one-pool updates (of any hospitals) in the session's transaction; not committed.
+
+    Each update is the same conditional UPDATE as update_beds, with its kept row and its
+    event; the kept rows and the events are written in one statement each, and the waiting
+    queues are read once for all the bed types that have a free bed. Returns what `present`
+    made of each pool written, by the write's key, taken at once (a pool written twice in
+    one batch shows each update its own counts). A write left out was not made: the pool is
+    new, an update as new was stored, or held beds leave no room. update_beds then takes it
+    alone and says which, after this transaction commits.
+
+    Pools are locked in (hospital id, bed type) order, as update_beds and the expiry of holds
+    lock them, so that two writers of several pools cannot deadlock.
+    """
+    now = utcnow()
+    written: dict[int, T] = {}
+    freed: set[str] = set()
+    lock_order = sorted(writes, key=lambda i: (writes[i].hospital_id, writes[i].counts.bed_type))
+    with inserts_together(session):
+        for i in lock_order:
+            w = writes[i]
+            pool = _written(session, w.hospital_id, w.counts, w.as_of, w.actor)
+            if pool is None:
+                continue
+            written[i] = present(pool)
+            if pool.available > 0:
+                freed.add(pool.bed_type)
+            kept = {"pool_id": pool.id, "hospital_id": w.hospital_id, "bed_type": pool.bed_type}
+            insert_soon(
+                session,
+                BedUpdate,
+                {
+                    **kept,
+                    **w.counts.figures(),
+                    "as_of": w.as_of,
+                    "received_at": now,
+                    "sent_by": w.actor,
+                },
+            )
+            _record_update(session, w.hospital_id, w.as_of, w.actor, [pool])
+    if freed:
+        waiting = session.scalars(
+            select(TransferRequest.bed_type)
+            .where(
+                TransferRequest.status == TransferStatus.WAITING_FOR_BED,
+                TransferRequest.bed_type.in_(sorted(freed)),
+            )
+            .distinct()
+        ).all()
+        for bed_type in waiting:
+            events.after_commit(session, partial(enqueue_waiting_pass, bed_type))
+    return written

@@ -144,7 +144,8 @@ def parse(session: Session, text: str) -> tuple[list[Row], list[RowError]]:
 def apply(session: Session, rows: list[Row], *, actor: str) -> list[RowError]:
     """Each row through the shared versioned update, each in a savepoint so every bad row is found."""
     errors: list[RowError] = []
-    for row in rows:
+    # In the lock order of bed pools (beds.write_together); rows of one pool keep file order.
+    for row in sorted(rows, key=lambda r: (r.hospital_id, r.counts.bed_type)):
         try:
             with session.begin_nested():
                 beds.update_beds(
@@ -160,7 +161,7 @@ def apply(session: Session, rows: list[Row], *, actor: str) -> list[RowError]:
         except DomainError as exc:
             column = "as_of" if exc.code == "stale_update" else "total"
             errors.append(RowError(row.line, column, str(exc.detail)))
-    return errors
+    return sorted(errors, key=lambda e: e.line)
 
 
 def import_beds(session: Session, text: str, *, actor: str) -> list[Row]:

@@ -135,11 +135,15 @@ def expire_due_holds(session: Session) -> int:
     now = utcnow()
     due = session.scalars(
         select(BedHold)
+        .join(BedPool, BedPool.id == BedHold.pool_id)
         .where(
             BedHold.released_at.is_(None),
             BedHold.accepted_at.is_(None),
             BedHold.expires_at <= now,
         )
+        # Their pools in the lock order of bed pools (beds.write_together): no deadlock with
+        # a batch of bed updates.
+        .order_by(BedHold.hospital_id, BedPool.bed_type, BedHold.id)
         .limit(EXPIRED_PER_PASS)
     ).all()
     released = 0

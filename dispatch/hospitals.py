@@ -68,6 +68,12 @@ def create_hospital(
     return hospital
 
 
+def load_hospitals(session: Session, ids: set[str]) -> list[Hospital]:
+    """Load these hospitals at once: while the caller holds the list, get_hospital finds them
+    in the session without a query (the session keeps only objects someone refers to)."""
+    return list(session.scalars(select(Hospital).where(Hospital.id.in_(sorted(ids)))))
+
+
 def get_hospital(session: Session, hospital_id: str) -> Hospital:
     hospital = session.get(Hospital, hospital_id)
     if hospital is None:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Annotated, Any
+from typing import Annotated, Any, NamedTuple
 
 from fastapi import APIRouter, Depends, Request
 from sqlalchemy.orm import Session
@@ -21,7 +21,8 @@ from dispatch import (
 )
 from dispatch.models import BedPool, Hospital
 from dispatch.vocab import BedType, TransferStatus
-from kernel.accounts import Principal, Role
+from kernel.accounts import Principal, Role, principals_for_api_keys
+from kernel.batches import batches_on
 from kernel.db import one_connection_session, utcnow
 from kernel.deps import (
     ApiKeyHeader,
@@ -29,10 +30,10 @@ from kernel.deps import (
     CurrentPrincipal,
     SessionDep,
     current_principal,
-    in_hot_thread,
     parse_body,
     require_roles,
 )
+from kernel.settings import get_settings
 
 router = APIRouter(prefix="/api/v1", tags=["dispatch"])
 
@@ -182,30 +183,99 @@ async def put_beds(
     x_api_key: ApiKeyHeader = None,
 ) -> schemas.PoolOut:
     # The lean path (hospitals send these all day): the body is read on the event loop and
-    # the rest runs in ONE worker-thread hop on one connection, in the order the
-    # dependencies of the other routes keep: who (401), may they (403), which hospital
-    # (404), then the body (422).
+    # the rest runs in ONE worker-thread hop on one connection, shared with the updates that
+    # came at the same moment (_put_beds_together), in the order the dependencies of the
+    # other routes keep: who (401), may they (403), which hospital (404), then the body (422).
     body = await request.body()
-    return await in_hot_thread(_put_beds, hospital_id, bed_type, body, token, x_api_key)
+    s = get_settings()
+    together = batches_on(
+        request.app.state,
+        "bed_batches",
+        _put_beds_together,
+        size=s.bed_batch_size,
+        running=s.bed_batches_running,
+    )
+    return await together.submit(BedPut(hospital_id, bed_type, body, token, x_api_key))
 
 
-def _put_beds(
-    hospital_id: str, bed_type: str, body: bytes, token: str | None, x_api_key: str | None
-) -> schemas.PoolOut:
+class BedPut(NamedTuple):
+    """One PUT of one pool's counts, as received."""
+
+    hospital_id: str
+    bed_type: str
+    body: bytes
+    token: str | None
+    api_key: str | None
+
+
+def _checked_put(
+    session: Session, put: BedPut, keys: dict[str, Principal | None] | None = None
+) -> beds.PoolWrite:
+    if keys is not None and put.api_key and keys.get(put.api_key) is not None:
+        principal = keys[put.api_key]  # looked up with the batch's other keys
+        assert principal is not None
+    else:
+        principal = current_principal(session, put.token, put.api_key)
+    access.ensure_bed_writer(principal, put.hospital_id)
+    hospitals.get_hospital(session, put.hospital_id)
+    payload = parse_body(schemas.BedCountsIn, put.body)
+    counts = beds.BedCounts(bed_type=put.bed_type, **payload.model_dump(exclude={"as_of"}))
+    return beds.checked_write(session, put.hospital_id, counts, payload.as_of, principal.actor)
+
+
+def _put_beds(put: BedPut) -> schemas.PoolOut:
     with one_connection_session() as session:
-        principal = current_principal(session, token, x_api_key)
-        access.ensure_bed_writer(principal, hospital_id)
-        hospital = hospitals.get_hospital(session, hospital_id)
-        payload = parse_body(schemas.BedCountsIn, body)
-        counts = beds.BedCounts(bed_type=bed_type, **payload.model_dump(exclude={"as_of"}))
+        w = _checked_put(session, put)
         (pool,) = beds.update_beds(
             session,
-            hospital_id=hospital.id,
-            counts=[counts],
-            as_of=payload.as_of,
-            actor=principal.actor,
+            hospital_id=w.hospital_id,
+            counts=[w.counts],
+            as_of=w.as_of,
+            actor=w.actor,
         )
         return _pool_out(pool, utcnow())
+
+
+def _put_beds_together(puts: list[BedPut]) -> list[schemas.PoolOut | BaseException]:
+    """Bed updates that came together: checked one by one, written in one transaction.
+
+    An update refused by its checks fails alone. An update the batch did not write (a new
+    pool, an older as_of, held beds) and every update of a batch that could not commit are
+    then taken one at a time by the single path, which writes it or says why not.
+    """
+    results: dict[int, schemas.PoolOut | BaseException] = {}
+    written: dict[int, schemas.PoolOut] = {}
+    if len(puts) > 1:
+        with one_connection_session() as session:
+            # Who sent them and their hospitals, in one query each for the whole batch (the
+            # hospitals stay in the session while `loaded` refers to them).
+            keys = principals_for_api_keys(session, [p.api_key for p in puts if p.api_key])
+            loaded = hospitals.load_hospitals(session, {p.hospital_id for p in puts})
+            writes: dict[int, beds.PoolWrite] = {}
+            for i, put in enumerate(puts):
+                try:
+                    writes[i] = _checked_put(session, put, keys)
+                except Exception as exc:
+                    results[i] = exc
+            now = utcnow()
+            try:
+                written = beds.write_together(session, writes, lambda p: _pool_out(p, now))
+                session.commit()
+            except Exception:
+                session.rollback()
+                written = {}
+            del loaded
+    for i, put in enumerate(puts):
+        if i in results:
+            continue
+        if i in written:
+            results[i] = written[i]
+            continue
+        try:
+            results[i] = _put_beds(put)
+        except Exception as exc:
+            results[i] = exc
+    return [results[i] for i in range(len(puts))]
 
 
 @router.put(

@@ -17,9 +17,7 @@ unknown branch) fails alone.
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Callable
-from dataclasses import dataclass, field
 from functools import partial
 from typing import Any
 
@@ -27,82 +25,34 @@ import redis
 from sqlalchemy.orm import Session
 
 from hotline import calls, schemas
-from hotline.lean import inserts_together
 from hotline.outcomes import apply_outcome
 from hotline.routing.outcome import Outcome
 from hotline.vocab import CallStatus
+from kernel.batches import Batches, batches_on
 from kernel.db import one_connection_session
-from kernel.deps import in_hot_thread, parse_body
+from kernel.deps import parse_body
 from kernel.errors import DomainError, Unauthorized
+from kernel.lean import inserts_together
 from kernel.security import first_uses
 from kernel.settings import get_settings
 
 Result = calls.CallReceipt | BaseException
+Arrival = tuple[bytes, str]  # (body, signature), the signature checked already
 
 
-@dataclass
-class _Waiting:
-    body: bytes
-    signature: str
-    answer: asyncio.Future[calls.CallReceipt] = field(repr=False)
-
-
-class ArrivalBatches:
-    """The arrivals of one event loop, handed to worker threads in batches.
-
-    At most `running` batches are written at once; arrivals that come meanwhile wait
-    for the next one (at most `size` to a batch).
-    """
-
-    def __init__(self, *, size: int, running: int) -> None:
-        self.size, self.running = size, running
-        self._waiting: list[_Waiting] = []
-        self._busy = 0
-        self._tasks: set[asyncio.Task[None]] = set()
-
-    async def arrive(self, r: redis.Redis, body: bytes, signature: str) -> calls.CallReceipt:
-        answer: asyncio.Future[calls.CallReceipt] = asyncio.get_running_loop().create_future()
-        self._waiting.append(_Waiting(body, signature, answer))
-        self._start(r)
-        return await answer
-
-    def _start(self, r: redis.Redis) -> None:
-        while self._waiting and self._busy < self.running:
-            batch, self._waiting = self._waiting[: self.size], self._waiting[self.size :]
-            self._busy += 1
-            task = asyncio.create_task(self._write(r, batch))
-            self._tasks.add(task)
-            task.add_done_callback(self._tasks.discard)
-
-    async def _write(self, r: redis.Redis, batch: list[_Waiting]) -> None:
-        try:
-            items = [(w.body, w.signature) for w in batch]
-            results: list[Result] = await in_hot_thread(arrive_batch, r, items)
-        except BaseException as exc:  # the whole hop failed: every arrival of it hears so
-            results = [exc] * len(batch)
-        finally:
-            self._busy -= 1
-            self._start(r)
-        for waiting, result in zip(batch, results, strict=True):
-            if waiting.answer.done():  # the gateway hung up on this request
-                continue
-            if isinstance(result, BaseException):
-                waiting.answer.set_exception(result)
-            else:
-                waiting.answer.set_result(result)
-
-
-def batches_for(state: Any) -> ArrivalBatches:
+def batches_for(state: Any, r: redis.Redis) -> Batches[Arrival, calls.CallReceipt]:
     """The app's arrival batches (one per app, created on first use)."""
-    found: ArrivalBatches | None = getattr(state, "arrival_batches", None)
-    if found is None:
-        s = get_settings()
-        found = ArrivalBatches(size=s.arrival_batch_size, running=s.arrival_batches_running)
-        state.arrival_batches = found
-    return found
+    s = get_settings()
+    return batches_on(
+        state,
+        "arrival_batches",
+        partial(arrive_batch, r),
+        size=s.arrival_batch_size,
+        running=s.arrival_batches_running,
+    )
 
 
-def arrive_batch(r: redis.Redis, items: list[tuple[bytes, str]]) -> list[Result]:
+def arrive_batch(r: redis.Redis, items: list[Arrival]) -> list[Result]:
     """Receive each (body, signature): a receipt or the error that arrival gets."""
     results: list[Result | None] = [None] * len(items)
     first_use = first_uses(r, [signature for _, signature in items])

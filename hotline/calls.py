@@ -21,7 +21,6 @@ from sqlalchemy.sql.elements import BindParameter
 
 from hotline import gateway
 from hotline.branches import branch_by_digit, branch_is_open, cached_branch_by_digit
-from hotline.lean import insert_row
 from hotline.models import Branch, Call, Doctor, HangupBeforeCall
 from hotline.outcomes import TERMINAL_VERSION, apply_outcome, to_ms
 from hotline.routing.outcome import Outcome
@@ -37,6 +36,7 @@ from hotline.vocab import (
 from kernel import events
 from kernel.db import insert_ignore, new_id, unit_of_work, utcnow
 from kernel.errors import Conflict, Forbidden
+from kernel.lean import insert_row
 from kernel.redisconn import get_redis
 from kernel.settings import get_settings
 from triage.caller_risk import CallerRisk, caller_risk

@@ -18,11 +18,11 @@ from typing import Any
 import httpx
 from sqlalchemy.orm import Session
 
-from hotline.lean import insert_soon
 from hotline.models import Call, Doctor, GatewayInstruction
 from hotline.vocab import CallDirection, CallStatus, GatewayAction
 from kernel import events
 from kernel.db import utcnow
+from kernel.lean import insert_soon
 from kernel.security import signed_headers
 from kernel.settings import get_settings
 

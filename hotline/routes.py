@@ -91,7 +91,7 @@ async def incoming_call(
     # waits on Redis or the database runs in a worker-thread hop on one connection,
     # shared with the arrivals that came at the same moment (hotline/arrivals.py; see
     # docs/architecture.md, "The arrival's lean path").
-    receipt = await arrivals.batches_for(request.app.state).arrive(r, *verified)
+    receipt = await arrivals.batches_for(request.app.state, r).submit(verified)
     return schemas.CallReceiptOut(**receipt.__dict__)
 
 

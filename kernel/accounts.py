@@ -148,18 +148,31 @@ def create_api_key(
 
 
 def principal_for_api_key(session: Session, plain: str) -> Principal | None:
-    parts = plain.split("_", 2)
-    if len(parts) != 3 or parts[0] != "hk":
-        return None
-    key = session.scalar(select(ApiKey).where(ApiKey.prefix == parts[1]))
-    if key is None or key.revoked_at is not None:
-        return None
-    if not hmac.compare_digest(key.key_hash, _key_digest(parts[2])):
-        return None
-    return Principal(
-        id=key.id,
-        role=Role.HOSPITAL,
-        username=key.name,
-        hospital_id=key.hospital_id,
-        via_api_key=True,
+    return principals_for_api_keys(session, [plain])[plain]
+
+
+def principals_for_api_keys(session: Session, plains: list[str]) -> dict[str, Principal | None]:
+    """Each plain key's principal (None: unknown, revoked or wrong), in one query for all."""
+    parsed = {plain: plain.split("_", 2) for plain in plains}
+    parsed = {k: parts for k, parts in parsed.items() if len(parts) == 3 and parts[0] == "hk"}
+    prefixes = {parts[1] for parts in parsed.values()}
+    keys = (
+        {k.prefix: k for k in session.scalars(select(ApiKey).where(ApiKey.prefix.in_(prefixes)))}
+        if prefixes
+        else {}
     )
+    out: dict[str, Principal | None] = dict.fromkeys(plains)
+    for plain, (_, prefix, secret) in parsed.items():
+        key = keys.get(prefix)
+        if key is None or key.revoked_at is not None:
+            continue
+        if not hmac.compare_digest(key.key_hash, _key_digest(secret)):
+            continue
+        out[plain] = Principal(
+            id=key.id,
+            role=Role.HOSPITAL,
+            username=key.name,
+            hospital_id=key.hospital_id,
+            via_api_key=True,
+        )
+    return out

@@ -127,6 +127,9 @@ class Settings(BaseSettings):
     # this many to a batch, and this many batches written at once per process.
     arrival_batch_size: int = Field(default=64, ge=1, le=1000)
     arrival_batches_running: int = Field(default=2, ge=1, le=200)
+    # Bed updates (PUT of one pool) waiting together are written together, the same way.
+    bed_batch_size: int = Field(default=64, ge=1, le=1000)
+    bed_batches_running: int = Field(default=2, ge=1, le=200)
 
     @field_validator("database_url", "redis_url", mode="before")
     @classmethod
