@@ -3,6 +3,11 @@
 Run: `.venv/bin/python -m bench.bench_dispatch` (about 1-2 minutes). Without DATABASE_URL/REDIS_URL it
 uses a fresh embedded SQLite + Redis in a temporary folder; with them, point at SCRATCH servers
 (the dispatch tables are emptied). Prints figures; asserts nothing about timings.
+
+The no-op baseline and the matches run under the same stream of bed updates through the API,
+paced at --updates-per-second (50: each of the 50 hospitals' pools every 3 s), so the ratio
+compares the two kinds of job under one load. Unpaced, the Python clients would take as much
+of the two cores as the API gives them, and the ratio would measure the clients.
 """
 
 from __future__ import annotations
@@ -145,8 +150,10 @@ def api_keys(hospital_ids: list[str]) -> dict[str, str]:
 class Updater:
     """Threads streaming bed updates through the HTTP API, each as its hospital's API key."""
 
-    def __init__(self, base: str, keys: dict[str, str], threads: int):
+    def __init__(self, base: str, keys: dict[str, str], threads: int, per_second: float = 0):
+        """per_second: the rate of all threads together (0: as fast as they can)."""
         self.base, self.keys, self.n = base, keys, threads
+        self.interval = threads / per_second if per_second > 0 else 0.0
         self.ok = self.refused = self.errors = 0
         self._stop = threading.Event()
         self._lock = threading.Lock()
@@ -157,8 +164,12 @@ class Updater:
 
         rng = random.Random(seed)
         hospitals = list(self.keys)
+        next_at = time.perf_counter() + rng.random() * self.interval
         with httpx.Client(base_url=self.base, timeout=30) as client:
             while not self._stop.is_set():
+                if self.interval:
+                    self._stop.wait(max(0.0, next_at - time.perf_counter()))
+                    next_at += self.interval
                 hid = rng.choice(hospitals)
                 body = {
                     "total": 40,
@@ -329,6 +340,12 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--requests", type=int, default=200)
     ap.add_argument("--noop-jobs", type=int, default=200)
     ap.add_argument("--updaters", type=int, default=4)
+    ap.add_argument(
+        "--updates-per-second",
+        type=float,
+        default=50,
+        help="the bed updates streaming while no-op jobs and matches run (0: unpaced)",
+    )
     ap.add_argument("--paced-seconds", type=float, default=8.0)
     args = ap.parse_args(argv)
 
@@ -353,26 +370,10 @@ def main(argv: list[str] | None = None) -> int:
     for name in ("dispatch", "bench-noop"):
         Queue(name, connection=conn).empty()
 
-    # 1. RQ's own throughput: no-op jobs, same worker class, same number of workers.
-    q = Queue("bench-noop", connection=conn)
-    noop_ids = [
-        q.enqueue("bench.bench_dispatch.noop", result_ttl=600).id for _ in range(args.noop_jobs)
-    ]
-    t0 = time.perf_counter()
-    procs = start_workers(args.workers, "bench-noop", "burst")
-    stop_workers(procs)
-    noop_rate = args.noop_jobs / (time.perf_counter() - t0)
-    noop_busy = busy_rate(noop_ids)
-    print(
-        f"RQ no-op jobs:        {noop_rate:8.1f} jobs/s ({args.noop_jobs} jobs; "
-        f"{noop_busy:.1f} /s once the workers are up)",
-        flush=True,
-    )
-
     api, base = start_api()
     try:
         keys = api_keys(hospital_ids[:50])
-        # 2. Bed updates per second through the API, alone.
+        # 1. Bed updates per second through the API, alone and unpaced.
         up = Updater(base, keys, args.updaters).start()
         time.sleep(5)
         up.stop()
@@ -383,9 +384,31 @@ def main(argv: list[str] | None = None) -> int:
             flush=True,
         )
 
+        # 2. RQ's own throughput: no-op jobs, same worker class, same number of workers,
+        # while the same bed updates stream as during the matches below.
+        stream = args.updates_per_second
+        q = Queue("bench-noop", connection=conn)
+        noop_ids = [
+            q.enqueue("bench.bench_dispatch.noop", result_ttl=600).id for _ in range(args.noop_jobs)
+        ]
+        up = Updater(base, keys, args.updaters, stream).start()
+        t_up = time.perf_counter()
+        t0 = time.perf_counter()
+        procs = start_workers(args.workers, "bench-noop", "burst")
+        stop_workers(procs)
+        noop_rate = args.noop_jobs / (time.perf_counter() - t0)
+        up.stop()
+        during = up.ok / (time.perf_counter() - t_up)
+        noop_busy = busy_rate(noop_ids)
+        print(
+            f"RQ no-op jobs:        {noop_rate:8.1f} jobs/s ({args.noop_jobs} jobs; "
+            f"{noop_busy:.1f} /s once the workers are up; bed updates meanwhile {during:.1f} /s)",
+            flush=True,
+        )
+
         # 3. A backlog of requests matched while bed updates stream.
         ids = create_requests(args.requests, "backlog", rng)
-        up = Updater(base, keys, args.updaters).start()
+        up = Updater(base, keys, args.updaters, stream).start()
         t_up = time.perf_counter()
         t0 = time.perf_counter()
         procs = start_workers(args.workers, "dispatch", "burst")
@@ -424,7 +447,7 @@ def main(argv: list[str] | None = None) -> int:
             and time.monotonic() < deadline
         ):
             time.sleep(0.1)
-        up = Updater(base, keys, args.updaters).start()
+        up = Updater(base, keys, args.updaters, stream).start()
         paced: list[str] = []
         t_end = time.perf_counter() + args.paced_seconds
         i = 0
