@@ -47,14 +47,11 @@ def test_one_batch_answers_each_arrival_as_if_it_came_alone(r, client):
 
     receipts = results[:5]
     assert all(isinstance(x, CallReceipt) and x.status == "queued" for x in receipts), results
-    # In line behind the call that came before the batch (calls that came in the same
-    # millisecond stand in the queue in an order of their own).
+    # In line behind the call that came before the batch, in the order they came (even
+    # those that share a millisecond), each having heard a place of its own.
     queued = r.zrange(keys.queue("3"), 0, -1)
-    assert queued[0] == earlier["call_id"]
-    assert sorted(queued[1:]) == sorted(x.call_id for x in receipts)  # type: ignore[union-attr]
-    # Each heard its place when it was queued (one that came in the same millisecond and
-    # stands ahead may share it).
-    assert {x.position for x in receipts} <= {2, 3, 4, 5, 6}  # type: ignore[union-attr]
+    assert queued == [earlier["call_id"], *(x.call_id for x in receipts)]  # type: ignore[union-attr]
+    assert [x.position for x in receipts] == [2, 3, 4, 5, 6]  # type: ignore[union-attr]
     retry, replay, broken, nowhere, earlier_retry = results[5:]
     assert isinstance(retry, CallReceipt) and retry.call_id == receipts[0].call_id  # type: ignore[union-attr]
     assert isinstance(replay, Unauthorized) and replay.code == "replayed_signature"

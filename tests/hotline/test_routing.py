@@ -295,3 +295,39 @@ def test_heartbeats_over_the_console_websocket_keep_a_doctor_in_routing(
         sweep_once()
     assert console(client, a)["state"] == "offline"
     assert console(client, b)["state"] == "available"
+
+
+def test_calls_of_one_millisecond_stand_in_line_in_the_order_they_came(r):
+    """A batch of arrivals can share a millisecond: each caller still hears a place of
+    their own, the line keeps their order, and a call handed back keeps its place."""
+    from hotline.routing.router import router_for
+
+    router = router_for(r)
+    same_ms = 1_700_000_000_000
+    came = ["call-e", "call-d", "call-c", "call-b", "call-a"]  # ids in the reverse order
+    heard = []
+    for call_id in came:
+        out = router.enqueue(
+            call_id=call_id,
+            branch="3",
+            priority=1,
+            queued_ms=same_ms,
+            caller="0900000000",
+            max_queue=100,
+            timeout_ms=15_000,
+        )
+        heard.append(out.position)
+    assert heard == [1, 2, 3, 4, 5]
+    assert r.zrange(keys.queue("3"), 0, -1) == came
+    # The first is offered to a doctor, who declines it: it goes back to the head, not
+    # behind the others of its millisecond.
+    out = router.set_presence(
+        doctor_id="doc-1", state="available", branches={"3": 1}, timeout_ms=15_000
+    )
+    (offer,) = out.offers
+    assert offer.call_id == "call-e"
+    assert r.zrange(keys.queue("3"), 0, -1) == came[1:]
+    router.decline(offer_id=offer.offer_id, doctor_id="doc-1", timeout_ms=15_000)
+    line = r.zrange(keys.queue("3"), 0, -1)  # the doctor may have been offered call-d meanwhile
+    assert line[0] == "call-e" and line[1:] == [c for c in came[1:] if c in line]
+    assert router.position("call-e") == ("queued", 1)

@@ -19,9 +19,18 @@ if redis.call('ZCARD', P..'waiting:'..b) >= tonumber(ARGV[6]) then
 end
 local st = 'queued'
 if ARGV[8] == '1' then st = 'callback_pending' end
-redis.call('HSET', ck, 'b', b, 'st', st, 'sc', ARGV[3], 'q', ARGV[4], 'caller', ARGV[5],
+-- Calls of one class that arrive in the same millisecond (a batch of arrivals) stand in
+-- the order they came, not in the order of their ids: each goes 1/64 ms behind the last
+-- one of its millisecond still waiting (up to 63 behind; past that they share a score).
+-- So no two callers hear the same place in line.
+local sc = tonumber(ARGV[3])
+local last = redis.call('ZREVRANGEBYSCORE', P..'q:'..b, '('..string.format('%.17g', sc + 1),
+                        string.format('%.17g', sc), 'WITHSCORES', 'LIMIT', 0, 1)
+if #last > 0 then sc = math.min(tonumber(last[2]) + 1 / 64, sc + 63 / 64) end
+sc = string.format('%.17g', sc)
+redis.call('HSET', ck, 'b', b, 'st', st, 'sc', sc, 'q', ARGV[4], 'caller', ARGV[5],
            'doc', '', 'offer', '', 'cb', ARGV[8])
-redis.call('ZADD', P..'q:'..b, tonumber(ARGV[3]), call)
+redis.call('ZADD', P..'q:'..b, sc, call)
 redis.call('ZADD', P..'waiting:'..b, tonumber(ARGV[4]), call)
 redis.call('SADD', P..'branches', b)
 call_row(out, call, st, bump(ck), 'enqueued')

@@ -65,7 +65,7 @@ local function requeue(call, out, why)
   local b = redis.call('HGET', ck, 'b')
   local st = 'queued'
   if redis.call('HGET', ck, 'cb') == '1' then st = 'callback_pending' end
-  redis.call('ZADD', P..'q:'..b, tonumber(redis.call('HGET', ck, 'sc')), call)
+  redis.call('ZADD', P..'q:'..b, redis.call('HGET', ck, 'sc'), call)  -- as stored: exact
   redis.call('HSET', ck, 'st', st, 'doc', '', 'offer', '')
   call_row(out, call, st, bump(ck), why)
   return b

@@ -21,7 +21,7 @@ local b = redis.call('HGET', ck, 'b')
 local sc = tonumber(redis.call('HGET', ck, 'sc'))
 local head = redis.call('ZRANGE', P..'q:'..b, 0, 0, 'WITHSCORES')
 if #head > 0 and tonumber(head[2]) <= sc then sc = tonumber(head[2]) - 1 end
-redis.call('HSET', ck, 'sc', sc)
+redis.call('HSET', ck, 'sc', string.format('%.17g', sc))  -- a Lua number would lose its fraction
 redis.call('ZADD', P..'waiting:'..b, tonumber(redis.call('HGET', ck, 'q')), call)
 redis.call('ZADD', P..'skip:'..call, now + tonumber(ARGV[5]), doc)
 redis.call('PEXPIRE', P..'skip:'..call, tonumber(ARGV[5]) + 1000)
