@@ -1,13 +1,14 @@
-"""Who may read a patient's record (the patient, assessments, timeline, follow-ups).
+"""Who may read and write a patient's record (the patient, assessments, timeline, follow-ups).
 
 Supervisors and admins always. A doctor only through a relationship with the patient:
+- the doctor registered the patient (created the record);
 - a call from one of the patient's numbers that the doctor answered (is handling or handled);
 - one of the patient's follow-up calls, offered to or answered by the doctor;
 - an explicit "break the glass": the doctor states a reason, an audit event records it, and
   the record is open to that doctor for a limited time (settings.break_glass_ttl_s).
 Hospital staff (signed in, not an API key) read the timeline of a patient whose transfer
 request is held at or sent to their hospital, and of no one else.
-Signing an assessment gives no access by itself: anyone could sign a trivial one.
+Signing an assessment needs the relationship too, and gives none by itself.
 """
 
 from __future__ import annotations
@@ -34,14 +35,17 @@ class NotOnCareTeam(Forbidden):
 
 
 def relationship(session: Session, principal: Principal, patient_id: str) -> str | None:
-    """Why the principal may read the patient's record ("role", "call", "follow_up",
-    "break_glass"), or None if they may not."""
+    """Why the principal may read the patient's record ("role", "hospital", "registered",
+    "call", "follow_up", "break_glass"), or None if they may not."""
     if principal.role in (Role.SUPERVISOR, Role.ADMIN):
         return "role"
     if principal.role is Role.HOSPITAL:
         return "hospital" if _sent_to_their_hospital(session, principal, patient_id) else None
     if principal.role is not Role.DOCTOR or principal.via_api_key:
         return None
+    patient = session.get(Patient, patient_id)
+    if patient is not None and patient.created_by == principal.actor:
+        return "registered"
     centre = ports.call_centre()
     phones = list(
         session.scalars(select(PatientPhone.phone).where(PatientPhone.patient_id == patient_id))
@@ -99,8 +103,9 @@ def on_care_team(session: Session, principal: Principal, patient_id: str) -> boo
 def require_care_team(session: Session, principal: Principal, patient_id: str) -> None:
     if not on_care_team(session, principal, patient_id):
         raise NotOnCareTeam(
-            "a doctor reads a patient's record only while handling or after handling a call "
-            "from the patient, on an assigned follow-up, or by breaking the glass with a reason"
+            "a doctor reads or writes a patient's record only after registering the patient, "
+            "while handling or after handling a call from the patient, on an assigned "
+            "follow-up, or by breaking the glass with a reason"
         )
 
 

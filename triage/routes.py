@@ -107,7 +107,9 @@ def timeline(
 def sign_assessment(
     body: schemas.AssessmentIn, patient: PatientDep, session: SessionDep, who: Doctor
 ) -> dict[str, Any]:
-    """Score, sign and act on an assessment. There is no route to change or delete one."""
+    """Score, sign and act on an assessment. There is no route to change or delete one.
+    Only a doctor on the patient's care team signs one (triage/care_team.py)."""
+    require_care_team(session, who, patient.id)
     a = signing.sign_assessment(session, who, patient, body)
     return assessment_view(session, a)
 

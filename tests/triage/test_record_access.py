@@ -1,5 +1,6 @@
-"""A doctor reaches a patient's record only through a call, an assigned follow-up, or breaking
-the glass; signing an assessment grants nothing; every refusal changes nothing."""
+"""A doctor reaches a patient's record only as the doctor who registered the patient, through
+a call, an assigned follow-up, or breaking the glass; signing an assessment needs the same and
+grants nothing; every refusal changes nothing."""
 
 from __future__ import annotations
 
@@ -72,9 +73,11 @@ def _patient_with_assessment(client: Any) -> tuple[dict[str, Any], dict[str, Any
 def test_a_doctor_without_a_relationship_is_refused_and_nothing_changes(client: Any) -> None:
     p, a = _patient_with_assessment(client)
     stranger = login(client, "stranger")
-    # Signing an assessment of their own gives the stranger nothing.
-    sign(client, stranger, p["id"])
     before = _snapshot()
+    # Nor may the stranger sign an assessment of the patient (it would be written into a
+    # record they may not read, and act on it: follow-ups, a transfer).
+    signing = sign(client, stranger, p["id"], expect=403)
+    assert signing["error"] == "not_on_care_team"
     refusals = [
         client.request(m, url, json=body, headers=stranger)
         for m, url, body in _record_routes(p["id"], a["id"])
@@ -143,7 +146,8 @@ def test_breaking_the_glass_is_audited_and_runs_out(client: Any, settings: Any) 
     assert _statuses(client, doc, p["id"], a["id"]) == [200, 200, 200, 200]
     # The grant is the doctor's alone, and for this patient alone.
     assert _statuses(client, bystander, p["id"], a["id"]) == [403, 403, 403, 403]
-    other = new_patient(client, doc, full_name="Khác", phones=["0933333333"])
+    registrar = login(client, "registrar")
+    other = new_patient(client, registrar, full_name="Khác", phones=["0933333333"])
     assert client.get(f"{TRIAGE_API}/patients/{other['id']}", headers=doc).status_code == 403
     # Its time runs out.
     settings.break_glass_ttl_s = 0
