@@ -1,0 +1,122 @@
+"""Writers of several bed pools lock them in one order, so they cannot deadlock (PostgreSQL).
+
+A batch of bed updates and a pass that expires holds each lock more than one pool in one
+transaction. Here both are made to wait on the same pool, the batch first: once it is
+let go, the batch takes that pool and goes on to the next. Had the expiry pass locked the
+pools in another order, it would hold that next pool and wait for the first: a deadlock,
+which PostgreSQL breaks by failing one of them.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import pytest
+from sqlalchemy import select, text, update
+
+from dispatch import beds, jobs
+from dispatch.holds import expire_due_holds
+from dispatch.models import BedHold, BedPool
+from kernel.db import get_engine, unit_of_work
+from tests.helpers import make_hospital, new_request, pool
+
+
+def _deadlocks() -> int:
+    with get_engine().connect() as conn:
+        conn.execute(text("SELECT pg_stat_clear_snapshot()"))
+        return int(
+            conn.scalar(
+                text("SELECT deadlocks FROM pg_stat_database WHERE datname = current_database()")
+            )
+        )
+
+
+def _waiting_on_locks() -> int:
+    with get_engine().connect() as conn:
+        return int(
+            conn.scalar(
+                text(
+                    "SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock' "
+                    "AND datname = current_database()"
+                )
+            )
+        )
+
+
+def _until(condition: Any, what: str) -> None:
+    deadline = time.monotonic() + 20
+    while not condition():
+        assert time.monotonic() < deadline, f"timed out waiting: {what}"
+        time.sleep(0.02)
+
+
+def test_a_batch_of_bed_updates_and_the_expiry_of_holds_lock_pools_in_one_order():
+    if get_engine().dialect.name != "postgresql":
+        pytest.skip("SQLite runs one writer at a time: no row locks to order")
+    old = datetime.now(UTC) - timedelta(minutes=1)
+    made = [
+        make_hospital(f"Lock {i}", lat=10.7 + i / 50, beds={"icu": (0, 0)}, as_of=old)
+        for i in range(2)
+    ]
+    first, second = sorted(made)  # the lock order: (hospital id, bed type)
+    # A hold at `second`, then one at `first`: the order they were made in is not the
+    # lock order.
+    for n, hospital in enumerate((second, first)):
+        with unit_of_work() as s:
+            beds.update_beds(
+                s,
+                hospital_id=hospital,
+                counts=[beds.BedCounts("icu", 1, 0, 0)],
+                as_of=old + timedelta(seconds=n + 1),
+                actor="test",
+            )
+        assert jobs.match_request(new_request(f"lock-{n}")) == "held"
+    with unit_of_work() as s:
+        s.execute(update(BedHold).values(expires_at=datetime.now(UTC) - timedelta(seconds=1)))
+    before = _deadlocks()
+
+    errors: list[BaseException] = []
+    outcome: dict[str, Any] = {}
+
+    def batch() -> None:
+        now = datetime.now(UTC)
+        writes = {
+            i: beds.PoolWrite(h, beds.BedCounts("icu", 2, 0, 0), now, "test")
+            for i, h in enumerate((second, first))
+        }
+        try:
+            with unit_of_work() as s:
+                outcome["written"] = beds.write_together(s, writes, lambda p: p.total)
+        except BaseException as exc:
+            errors.append(exc)
+
+    def expiry() -> None:
+        try:
+            with unit_of_work() as s:
+                outcome["expired"] = expire_due_holds(s)
+        except BaseException as exc:
+            errors.append(exc)
+
+    # Someone holds the first pool's row; the batch, then the expiry pass, wait for it.
+    with get_engine().connect() as blocker:
+        blocker.execute(
+            select(BedPool.id).where(BedPool.hospital_id == first).with_for_update()
+        ).all()
+        threads = [threading.Thread(target=batch), threading.Thread(target=expiry)]
+        threads[0].start()
+        _until(lambda: _waiting_on_locks() >= 1, "the batch to wait for the first pool")
+        threads[1].start()
+        _until(lambda: _waiting_on_locks() >= 2, "the expiry pass to wait for a pool")
+        blocker.rollback()
+    for t in threads:
+        t.join(30)
+
+    assert not errors, errors
+    assert outcome == {"written": {0: 2, 1: 2}, "expired": 2}
+    assert _deadlocks() == before
+    for hospital in (first, second):
+        p = pool(hospital, "icu")
+        assert (p.total, p.held) == (2, 0)
