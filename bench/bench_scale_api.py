@@ -6,7 +6,8 @@ Run: .venv/bin/python -m bench.bench_scale_api [--doctors 5000] [--calls 10000] 
 Seeds `--doctors` doctor accounts, then brings every one online the way a console does: a
 single-use websocket ticket, the console websocket, PUT presence available, and a heartbeat
 every 3 s (console.js). The consoles are simulated cheaply: many websockets per process,
-`--console-procs` processes. Most doctors serve branch 3; `--probe` of them serve branch 4.
+`--console-procs` processes, and the `--probe` consoles in one more of their own. Most
+doctors serve branch 3; `--probe` of them serve branch 4.
 Branch 3 gets one signed webhook arrival per doctor there plus `--calls` more, so every
 branch-3 doctor accepts an offer and `--calls` calls stay waiting. Then, for `--seconds`:
 branch-3 consoles complete calls at `--churn` per second (wrap-up, next offer from the
@@ -399,12 +400,16 @@ def main(argv: list[str] | None = None) -> int:
     try:
         api_pids = process_tree(api.pid)
         ready, go, stop, results = ctx.Semaphore(0), ctx.Event(), ctx.Event(), ctx.Queue()
-        shares = [consoles[i :: args.console_procs] for i in range(args.console_procs)]
+        # The probe consoles get a process of their own: the offer latency is then read by
+        # an event loop that is not also serving thousands of other websockets.
+        probes_, load = consoles[:probe], consoles[probe:]
+        shares = [probes_] + [load[i :: args.console_procs] for i in range(args.console_procs)]
         t = time.monotonic()
-        for share in shares:
+        for n, share in enumerate(shares):
+            churn = 0.0 if n == 0 else args.churn / args.console_procs
             p = ctx.Process(
                 target=console_worker,
-                args=(api.url, share, args.churn / args.console_procs, ready, go, stop, results),
+                args=(api.url, share, churn, ready, go, stop, results),
             )
             p.start()
             procs.append(p)
