@@ -6,6 +6,8 @@ module (which imports them). The after-commit forms send nothing if the transact
 
 from __future__ import annotations
 
+from functools import partial
+
 from rq import Queue
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -75,13 +77,20 @@ def match_after_commit(session: Session, request_id: str) -> None:
 
 def waiting_pass_after_commit(session: Session, bed_type: str) -> None:
     """Offer a freed bed to the waiting queue once this commits (if anyone is waiting)."""
-    waiting = session.scalar(
-        select(TransferRequest.id)
+    waiting_passes_after_commit(session, {bed_type})
+
+
+def waiting_passes_after_commit(session: Session, bed_types: set[str]) -> None:
+    """The same for several bed types, with one read of the waiting requests for all."""
+    if not bed_types:
+        return
+    waiting = session.scalars(
+        select(TransferRequest.bed_type)
         .where(
             TransferRequest.status == TransferStatus.WAITING_FOR_BED,
-            TransferRequest.bed_type == bed_type,
+            TransferRequest.bed_type.in_(sorted(bed_types)),
         )
-        .limit(1)
-    )
-    if waiting is not None:
-        events.after_commit(session, lambda: enqueue_waiting_pass(bed_type))
+        .distinct()
+    ).all()
+    for bed_type in waiting:
+        events.after_commit(session, partial(enqueue_waiting_pass, bed_type))

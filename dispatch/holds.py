@@ -13,7 +13,7 @@ from sqlalchemy import select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from dispatch.enqueue import match_after_commit, waiting_pass_after_commit
+from dispatch.enqueue import match_after_commit, waiting_passes_after_commit
 from dispatch.history import TransferChanged, advance, save
 from dispatch.models import BedHold, BedPool, TransferRequest
 from dispatch.vocab import HoldOutcome, TransferStatus
@@ -133,8 +133,8 @@ def expire_due_holds(session: Session) -> int:
     Each release sits in a savepoint so one that races with an accept does not undo the others.
     """
     now = utcnow()
-    due = session.scalars(
-        select(BedHold)
+    due = session.execute(
+        select(BedHold, BedPool.bed_type)
         .join(BedPool, BedPool.id == BedHold.pool_id)
         .where(
             BedHold.released_at.is_(None),
@@ -147,15 +147,16 @@ def expire_due_holds(session: Session) -> int:
         .limit(EXPIRED_PER_PASS)
     ).all()
     released = 0
-    for hold in due:
+    freed: set[str] = set()
+    for hold, bed_type in due:
         try:
             with session.begin_nested():
                 if not _expire(session, hold, now):
                     continue
                 released += 1
+                freed.add(bed_type)
         except (TransferChanged, IntegrityError):
             log.info("hold %s changed while expiring; next pass sees it", hold.id)
             continue
-        bed_type = session.scalar(select(BedPool.bed_type).where(BedPool.id == hold.pool_id))
-        waiting_pass_after_commit(session, str(bed_type))
+    waiting_passes_after_commit(session, freed)
     return released
