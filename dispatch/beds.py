@@ -9,16 +9,15 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from functools import partial
 from typing import Any, ClassVar, TypeVar, cast
 
 from sqlalchemy import Table, bindparam, or_, select, update
 from sqlalchemy.orm import Session
 
-from dispatch.enqueue import enqueue_waiting_pass, waiting_pass_after_commit
+from dispatch.enqueue import waiting_passes_after_commit
 from dispatch.hospitals import get_hospital
-from dispatch.models import BedPool, BedUpdate, Hospital, TransferRequest
-from dispatch.vocab import BedType, FacilityStatus, TransferStatus, word
+from dispatch.models import BedPool, BedUpdate, Hospital
+from dispatch.vocab import BedType, FacilityStatus, word
 from kernel import events
 from kernel.db import insert_ignore, new_id, utcnow
 from kernel.errors import Conflict, InvalidInput
@@ -248,18 +247,24 @@ def _store(
     actor: str,
 ) -> BedPool:
     pool = _write_counts(session, hospital_id, c, as_of, actor)
-    session.add(
-        BedUpdate(
-            pool_id=pool.id,
-            hospital_id=hospital_id,
-            bed_type=c.bed_type,
-            **c.figures(),
-            as_of=as_of,
-            received_at=received_at,
-            sent_by=actor,
-        )
-    )
+    _keep(session, pool, c, as_of=as_of, received_at=received_at, actor=actor)
     return pool
+
+
+def _keep(
+    session: Session,
+    pool: BedPool,
+    c: BedCounts,
+    *,
+    as_of: datetime,
+    received_at: datetime,
+    actor: str,
+) -> None:
+    """The accepted update's kept row: a prebuilt INSERT (kernel.lean), now or with the others
+    of an `inserts_together` block."""
+    row = {"pool_id": pool.id, "hospital_id": pool.hospital_id, "bed_type": c.bed_type}
+    times = {"as_of": as_of, "received_at": received_at, "sent_by": actor}
+    insert_soon(session, BedUpdate, {**row, **c.figures(), **times})
 
 
 def update_beds(
@@ -286,9 +291,7 @@ def update_beds(
     }
     pools = [stored[c.bed_type] for c in counts]
     _record_update(session, hospital_id, as_of, actor, pools)
-    for pool in pools:
-        if pool.available > 0:
-            waiting_pass_after_commit(session, pool.bed_type)
+    waiting_passes_after_commit(session, {p.bed_type for p in pools if p.available > 0})
     return pools
 
 
@@ -318,12 +321,10 @@ class PoolWrite:
     actor: str
 
 
-def checked_write(
-    session: Session, hospital_id: str, counts: BedCounts, as_of: datetime, actor: str
-) -> PoolWrite:
-    """The update of one pool, refused (404, 422) as update_beds refuses it, before any write."""
+def checked_write(hospital_id: str, counts: BedCounts, as_of: datetime, actor: str) -> PoolWrite:
+    """The update of one pool, refused (422) as update_beds refuses its counts, before any
+    write; the caller has found the hospital (404)."""
     _check_update([counts], as_of, utcnow(), False)
-    get_hospital(session, hospital_id)
     return PoolWrite(hospital_id, counts, as_of, actor)
 
 
@@ -356,28 +357,7 @@ def write_together(
             written[i] = present(pool)
             if pool.available > 0:
                 freed.add(pool.bed_type)
-            kept = {"pool_id": pool.id, "hospital_id": w.hospital_id, "bed_type": pool.bed_type}
-            insert_soon(
-                session,
-                BedUpdate,
-                {
-                    **kept,
-                    **w.counts.figures(),
-                    "as_of": w.as_of,
-                    "received_at": now,
-                    "sent_by": w.actor,
-                },
-            )
+            _keep(session, pool, w.counts, as_of=w.as_of, received_at=now, actor=w.actor)
             _record_update(session, w.hospital_id, w.as_of, w.actor, [pool])
-    if freed:
-        waiting = session.scalars(
-            select(TransferRequest.bed_type)
-            .where(
-                TransferRequest.status == TransferStatus.WAITING_FOR_BED,
-                TransferRequest.bed_type.in_(sorted(freed)),
-            )
-            .distinct()
-        ).all()
-        for bed_type in waiting:
-            events.after_commit(session, partial(enqueue_waiting_pass, bed_type))
+    waiting_passes_after_commit(session, freed)
     return written

@@ -220,7 +220,7 @@ def _checked_put(
     hospitals.get_hospital(session, put.hospital_id)
     payload = parse_body(schemas.BedCountsIn, put.body)
     counts = beds.BedCounts(bed_type=put.bed_type, **payload.model_dump(exclude={"as_of"}))
-    return beds.checked_write(session, put.hospital_id, counts, payload.as_of, principal.actor)
+    return beds.checked_write(put.hospital_id, counts, payload.as_of, principal.actor)
 
 
 def _put_beds(put: BedPut) -> schemas.PoolOut:
