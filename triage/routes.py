@@ -36,6 +36,16 @@ def valid_patient(patient_id: str, session: SessionDep, _: Clinician) -> Patient
 
 
 PatientDep = Annotated[Patient, Depends(valid_patient)]
+
+
+def team_patient(patient: PatientDep, session: SessionDep, who: Clinician) -> Patient:
+    # A dependency, so the care team is checked before the body is: a stranger to the
+    # patient gets 403 whatever they send, never a 422 that reads their body.
+    require_care_team(session, who, patient.id)
+    return patient
+
+
+TeamPatient = Annotated[Patient, Depends(team_patient)]
 TimelineReader = Annotated[Principal, Depends(require_roles(*TIMELINE_ROLES))]
 
 
@@ -69,16 +79,14 @@ def create_patient(body: schemas.PatientIn, session: SessionDep, who: Clinician)
 
 
 @router.get("/triage/patients/{patient_id}", response_model=schemas.PatientOut, responses=_errors)
-def get_patient(patient: PatientDep, session: SessionDep, who: Clinician) -> Patient:
-    require_care_team(session, who, patient.id)
+def get_patient(patient: TeamPatient) -> Patient:
     return patient
 
 
 @router.patch("/triage/patients/{patient_id}", response_model=schemas.PatientOut, responses=_errors)
 def update_patient(
-    body: schemas.PatientPatch, patient: PatientDep, session: SessionDep, who: Clinician
+    body: schemas.PatientPatch, patient: TeamPatient, session: SessionDep, who: Clinician
 ) -> Patient:
-    require_care_team(session, who, patient.id)
     fields = body.model_dump(exclude_unset=True)
     return patients.update_patient(session, patient, actor=who.actor, **fields)
 
@@ -105,11 +113,10 @@ def timeline(
     responses=_errors,
 )
 def sign_assessment(
-    body: schemas.AssessmentIn, patient: PatientDep, session: SessionDep, who: Doctor
+    body: schemas.AssessmentIn, patient: TeamPatient, session: SessionDep, who: Doctor
 ) -> dict[str, Any]:
     """Score, sign and act on an assessment. There is no route to change or delete one.
     Only a doctor on the patient's care team signs one (triage/care_team.py)."""
-    require_care_team(session, who, patient.id)
     a = signing.sign_assessment(session, who, patient, body)
     return assessment_view(session, a)
 

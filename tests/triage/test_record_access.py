@@ -78,6 +78,14 @@ def test_a_doctor_without_a_relationship_is_refused_and_nothing_changes(client: 
     # record they may not read, and act on it: follow-ups, a transfer).
     signing = sign(client, stranger, p["id"], expect=403)
     assert signing["error"] == "not_on_care_team"
+    # Whatever the stranger sends: the refusal comes before the body is read, so a malformed
+    # assessment or patch gets the same 403, not a 422 describing the record's fields.
+    for method, url in (
+        ("POST", f"{TRIAGE_API}/patients/{p['id']}/assessments"),
+        ("PATCH", f"{TRIAGE_API}/patients/{p['id']}"),
+    ):
+        garbage = client.request(method, url, json={"spo2": "high", "x": [1]}, headers=stranger)
+        assert (garbage.status_code, garbage.json()["error"]) == (403, "not_on_care_team")
     refusals = [
         client.request(m, url, json=body, headers=stranger)
         for m, url, body in _record_routes(p["id"], a["id"])
