@@ -348,6 +348,50 @@ def rss_mb(pids: list[int]) -> float:
     return total / 1024
 
 
+def pauses(url: str) -> dict[tuple[str, str], float]:
+    """The API's GC-pause and loop-lag histograms, summed over its processes: (series, le) -> n."""
+    import httpx
+    from prometheus_client.parser import text_string_to_metric_families
+
+    out: dict[tuple[str, str], float] = {}
+    text = httpx.get(f"{url}/metrics", timeout=30).text
+    for family in text_string_to_metric_families(text):
+        if family.name not in ("hotline_gc_pause_seconds", "hotline_event_loop_lag_seconds"):
+            continue
+        for s in family.samples:
+            key = family.name + ":" + s.labels.get("generation", "")
+            if s.name.endswith("_bucket"):
+                out[(key, s.labels["le"])] = out.get((key, s.labels["le"]), 0) + s.value
+            elif s.name.endswith("_sum"):
+                out[(key, "sum")] = out.get((key, "sum"), 0) + s.value
+    return out
+
+
+def pause_lines(
+    before: dict[tuple[str, str], float], after: dict[tuple[str, str], float]
+) -> list[str]:
+    """Per series, over the measured window: count, total, and the bucket bound of p99 and max."""
+    lines = []
+    for key in sorted({k for k, _ in after}):
+        bounds = sorted(
+            (float(le), after[(key, le)] - before.get((key, le), 0))
+            for k, le in after
+            if k == key and le != "sum"
+        )
+        n = bounds[-1][1] if bounds else 0
+        if not n:
+            continue
+        total = after.get((key, "sum"), 0) - before.get((key, "sum"), 0)
+        p99 = next(b for b, c in bounds if c >= 0.99 * n)
+        top = next(b for b, c in bounds if c >= n)
+        below = max((b for b, c in bounds if c < n), default=0.0)
+        lines.append(
+            f"  {key:<34} n={int(n):6d}  total {total * 1000:8.1f} ms  p99 <= {p99 * 1000:g} ms"
+            f"  max in ({below * 1000:g}, {top * 1000:g}] ms"
+        )
+    return lines
+
+
 def wait_until(what: str, check: Any, timeout_s: float) -> None:
     deadline = time.monotonic() + timeout_s
     while not check():
@@ -429,6 +473,7 @@ def main(argv: list[str] | None = None) -> int:
         queued = int(r.zcard(keys.queue(LOAD_BRANCH)))
 
         r.delete(telemetry.SWEEP_TIMES)
+        paused0 = pauses(api.url)
         cpu0, t0 = cpu_s(api_pids), time.monotonic()
         go.set()
         sent = asyncio.run(probes(api.url, n_probes, args.probe_rate, run_id))
@@ -437,6 +482,7 @@ def main(argv: list[str] | None = None) -> int:
             time.sleep(rest)
         cpu = (cpu_s(api_pids) - cpu0) / (time.monotonic() - t0)
         api_rss = rss_mb(api_pids)
+        paused = pause_lines(paused0, pauses(api.url))
         mem_mb = (int(r.info("memory")["used_memory"]) - base_mem) / 2**20
         sweeps = [
             tuple(float(x) for x in s.split()) for s in r.lrange(telemetry.SWEEP_TIMES, 0, -1)
@@ -500,6 +546,11 @@ def main(argv: list[str] | None = None) -> int:
                 f"  reconciliation pass       p50 {pct(recon, 50):6.1f} ms  max "
                 f"{max(recon):6.1f} ms  ({len(recon)} passes)"
             )
+    if paused:
+        print(
+            "  interpreter pauses in the API processes during the window (GC by generation; loop lag):"
+        )
+        print("\n".join(paused))
     print(f"  Redis used_memory         {mem_mb:8.1f} MB (the routing state and its pushes)")
     print(f"  API RSS (all processes)   {api_rss:8.1f} MB  CPU {cpu * 100:5.0f} % of one core")
     print(

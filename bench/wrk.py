@@ -252,6 +252,10 @@ class Server:
         if factory:
             args.append("--factory")
         args.extend(extra_args)
+        if workers > 1 and not env.get("PROMETHEUS_MULTIPROC_DIR"):
+            # As `hotline serve --workers N`: /metrics sums the processes' figures, and each
+            # process pays for writing its own files.
+            env = {**env, "PROMETHEUS_MULTIPROC_DIR": tempfile.mkdtemp(prefix="bench-metrics-")}
         # Its log goes to a file: wrk closing connections at the end makes tracebacks.
         fd, self.log_path = tempfile.mkstemp(prefix="bench-server-", suffix=".log")
         with os.fdopen(fd, "wb") as log:

@@ -39,7 +39,15 @@ from hotline.live import BranchFigures, Heartbeats, Hub
 from hotline.routing import keys
 from hotline.routing.router import router_for
 from hotline.voice import routes as voice_routes
-from kernel import auth_routes, events, http_observe, migrate, telemetry, ws_tickets
+from kernel import (
+    auth_routes,
+    events,
+    http_observe,
+    migrate,
+    runtime_observe,
+    telemetry,
+    ws_tickets,
+)
 from kernel.db import get_engine, unit_of_work
 from kernel.errors import install_error_handlers, outages
 from kernel.input_guard import RefuseUnsafeText
@@ -103,6 +111,10 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     beating = asyncio.create_task(app.state.heartbeats.run(), name="console-heartbeats")
     await hub.start()
     stopping = asyncio.Event()
+    runtime_observe.watch_collector()
+    lagging = asyncio.create_task(runtime_observe.watch_loop(stopping), name="loop-lag")
+    if settings.gc_gen0_threshold:
+        runtime_observe.tune_collector(settings.gc_gen0_threshold, settings.gc_full_walk_every)
     sweeper = None
     if settings.run_sweeper:
         sweeper = asyncio.create_task(_sweeper(settings.sweep_interval_s, stopping))
@@ -119,6 +131,7 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(asyncio.shield(sweeper), SHUTDOWN_GRACE_S)
         await hub.stop()
+        lagging.cancel()
         beating.cancel()
         with contextlib.suppress(asyncio.CancelledError, Exception):
             await beating

@@ -130,6 +130,13 @@ class Settings(BaseSettings):
     # Bed updates (PUT of one pool) waiting together are written together, the same way.
     bed_batch_size: int = Field(default=64, ge=1, le=1000)
     bed_batches_running: int = Field(default=2, ge=1, le=200)
+    # The garbage collector of each API process (kernel/runtime_observe.py): freeze what is
+    # built at start-up, collect the young generation after this many allocations (0 leaves
+    # Python's own policy: 700, and nothing frozen), freeze what each full collection leaves,
+    # and walk the frozen objects again every this many full collections (0: never freeze
+    # after a full collection).
+    gc_gen0_threshold: int = Field(default=10_000, ge=0, le=1_000_000)
+    gc_full_walk_every: int = Field(default=10, ge=0, le=1000)
 
     @field_validator("database_url", "redis_url", mode="before")
     @classmethod
