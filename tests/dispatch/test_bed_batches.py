@@ -7,15 +7,17 @@ from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
 
 import httpx
+import pytest
 from fastapi.exceptions import RequestValidationError
 from rq import Queue
-from sqlalchemy import select
+from sqlalchemy import select, text
+from sqlalchemy.exc import DBAPIError
 
 from dispatch import jobs, schemas
 from dispatch.models import BedUpdate, TransferRequest
 from dispatch.routes import BedPut, _put_beds_together
 from kernel import accounts
-from kernel.db import unit_of_work
+from kernel.db import get_engine, unit_of_work
 from kernel.errors import Conflict, DomainError, Forbidden, Unauthorized
 from kernel.events import Event
 from kernel.redisconn import get_redis_bytes
@@ -156,3 +158,55 @@ def test_a_burst_of_updates_through_the_api_stores_the_newest_counts(live_server
         assert pool(h, "icu").occupied == max(stored)
         # One kept row per stored update (and the seed's), nothing for the refused ones.
         assert sorted(n for t, n in _kept(h)[1:]) == sorted(stored)
+
+
+def test_a_batch_that_cannot_commit_is_written_one_by_one_and_only_the_bad_update_fails():
+    """Nothing lost: when the database refuses the batch's commit, every update of it is
+    taken alone, so the one it refused fails alone and the others are written (PostgreSQL:
+    a deferred trigger refuses, at commit, any kept row with 7 occupied)."""
+    if get_engine().dialect.name != "postgresql":
+        pytest.skip("a constraint trigger that fails at commit needs PostgreSQL")
+    old = datetime.now(UTC) - timedelta(minutes=1)
+    a = make_hospital("A", beds={"icu": (10, 1), "oxygen": (10, 1)}, as_of=old)
+    b = make_hospital("B", lat=10.80, beds={"icu": (10, 1)}, as_of=old)
+    key_a, key_b = _key(a), _key(b)
+    with get_engine().begin() as conn:
+        conn.execute(text(REFUSE_SEVEN))
+    try:
+        now = datetime.now(UTC)
+        results = _put_beds_together(
+            [
+                _put(a, "icu", key_a, now, occupied=2),
+                _put(a, "oxygen", key_a, now, occupied=7),  # refused at commit
+                _put(b, "icu", key_b, now, occupied=3),
+            ]
+        )
+    finally:
+        with get_engine().begin() as conn:
+            conn.execute(text("DROP TRIGGER refuse_seven ON bed_updates"))
+            conn.execute(text("DROP FUNCTION refuse_seven()"))
+    first, refused, third = results
+    assert isinstance(first, schemas.PoolOut) and first.occupied == 2, results
+    assert isinstance(third, schemas.PoolOut) and third.occupied == 3, results
+    assert isinstance(refused, DBAPIError) and "seven refused" in str(refused)
+    # Stored: the two good updates, kept and counted; the refused one left no trace.
+    assert (pool(a, "icu").occupied, pool(a, "oxygen").occupied, pool(b, "icu").occupied) == (
+        2,
+        1,
+        3,
+    )
+    assert _kept(a) == [("icu", 1), ("icu", 2), ("oxygen", 1)]
+    assert _kept(b) == [("icu", 1), ("icu", 3)]
+
+
+REFUSE_SEVEN = """
+CREATE FUNCTION refuse_seven() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+  IF NEW.occupied = 7 THEN
+    RAISE EXCEPTION 'seven refused';
+  END IF;
+  RETURN NULL;
+END $$;
+CREATE CONSTRAINT TRIGGER refuse_seven AFTER INSERT ON bed_updates
+  DEFERRABLE INITIALLY DEFERRED FOR EACH ROW EXECUTE FUNCTION refuse_seven();
+"""
