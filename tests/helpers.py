@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 import httpx
+from prometheus_client.parser import text_string_to_metric_families
 from sqlalchemy import select
 
 from dispatch import hospitals, jobs, transfers
@@ -623,3 +624,23 @@ def ws_ticket(client: Any, token: str) -> str:
     res = client.post("/api/v1/ws-tickets", headers=auth(token))
     assert res.status_code == 201, res.text
     return str(res.json()["ticket"])
+
+
+# --- /metrics as samples
+
+
+MetricSamples = dict[tuple[str, frozenset[tuple[str, str]]], float]
+
+
+def parse_metrics(text: str) -> MetricSamples:
+    """A /metrics page as {(series name, its labels): value}."""
+    out: MetricSamples = {}
+    for family in text_string_to_metric_families(text):
+        for s in family.samples:
+            out[(s.name, frozenset(s.labels.items()))] = s.value
+    return out
+
+
+def metric(samples: MetricSamples, name: str, **labels: str) -> float:
+    """The value of the one series with exactly these labels (0 when absent)."""
+    return samples.get((name, frozenset(labels.items())), 0.0)

@@ -9,8 +9,7 @@ import sys
 import textwrap
 from typing import Any
 
-from tests.helpers import ROOT, wait_for
-from tests.hotline.test_metrics_live import parse, value
+from tests.helpers import ROOT, metric, parse_metrics, wait_for
 
 # Run in a process of its own: the policy changes the collector of the whole process.
 POLICY = textwrap.dedent(
@@ -59,15 +58,15 @@ def test_collection_pauses_and_event_loop_lag_show_in_metrics(client: Any):
     def scrape() -> Any:
         res = client.get("/metrics")
         assert res.status_code == 200
-        return parse(res.text)
+        return parse_metrics(res.text)
 
     before = scrape()
     gc.collect()
     # The lag timer runs on the app's event loop every 100 ms.
     wait_for(
         lambda: (
-            value(scrape(), "hotline_event_loop_lag_seconds_count")
-            >= value(before, "hotline_event_loop_lag_seconds_count") + 3
+            metric(scrape(), "hotline_event_loop_lag_seconds_count")
+            >= metric(before, "hotline_event_loop_lag_seconds_count") + 3
         ),
         timeout=10,
         every=0.2,
@@ -75,7 +74,7 @@ def test_collection_pauses_and_event_loop_lag_show_in_metrics(client: Any):
     )
     after = scrape()
     full = "hotline_gc_pause_seconds_count"
-    assert value(after, full, generation="2") >= value(before, full, generation="2") + 1
-    assert value(after, "hotline_gc_pause_seconds_sum", generation="2") > value(
+    assert metric(after, full, generation="2") >= metric(before, full, generation="2") + 1
+    assert metric(after, "hotline_gc_pause_seconds_sum", generation="2") > metric(
         before, "hotline_gc_pause_seconds_sum", generation="2"
     )

@@ -7,7 +7,6 @@ from collections import defaultdict
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from prometheus_client.parser import text_string_to_metric_families
 from rq import Queue
 from sqlalchemy import event, func, select
 
@@ -20,26 +19,24 @@ from hotline.models import Call
 from hotline.routing import keys
 from kernel.db import get_engine, unit_of_work
 from kernel.redisconn import get_redis_bytes
-from tests.helpers import arrive, new_request, seed_branches, signed_post
+from tests.helpers import (
+    MetricSamples,
+    arrive,
+    metric,
+    new_request,
+    parse_metrics,
+    seed_branches,
+    signed_post,
+)
 
-Samples = dict[tuple[str, frozenset[tuple[str, str]]], float]
 
-
-def scrape(client: Any, headers: dict[str, str] | None = None) -> tuple[str, Samples]:
+def scrape(client: Any, headers: dict[str, str] | None = None) -> tuple[str, MetricSamples]:
     res = client.get("/metrics", headers=headers or {})
     assert res.status_code == 200, res.text
-    samples: Samples = {}
-    for family in text_string_to_metric_families(res.text):
-        for s in family.samples:
-            samples[(s.name, frozenset(s.labels.items()))] = s.value
-    return res.text, samples
+    return res.text, parse_metrics(res.text)
 
 
-def value(samples: Samples, name: str, **labels: str) -> float:
-    return samples.get((name, frozenset(labels.items())), 0.0)
-
-
-def total(samples: Samples, name: str, **labels: str) -> float:
+def total(samples: MetricSamples, name: str, **labels: str) -> float:
     """The sum over every series of the name whose labels include the given ones."""
     want = set(labels.items())
     return sum(v for (n, lv), v in samples.items() if n == name and want <= lv)
@@ -117,35 +114,35 @@ def test_a_scrape_agrees_with_the_database_and_redis(client, r):
     # Calls: what Redis queues, what the database records, what the scrape says, all agree.
     for digit, n_queued in (("3", 4), ("4", 2)):
         assert r.zcard(keys.waiting(digit)) == n_queued
-        assert value(samples, "hotline_calls_waiting", branch=digit) == n_queued
+        assert metric(samples, "hotline_calls_waiting", branch=digit) == n_queued
     assert sorted(waiting_db.values()) == [2, 4]
     assert total(samples, "hotline_calls_arrived_total") == arrived_db == 7
     assert total(samples, "hotline_calls_abandoned_total") == abandoned_db == 1
-    assert value(samples, "hotline_calls_abandoned_total", branch="3", direction="inbound") == 1
-    assert value(samples, "hotline_call_longest_wait_seconds", branch="3") >= 0
+    assert metric(samples, "hotline_calls_abandoned_total", branch="3", direction="inbound") == 1
+    assert metric(samples, "hotline_call_longest_wait_seconds", branch="3") >= 0
 
     # Beds: held and free by bed type and district, as the pools count them.
     assert sum(held_db.values()) == live_holds == 3
     for (bed_type, district), held in held_db.items():
         lv = {"bed_type": bed_type, "district": district}
-        assert value(samples, "hotline_beds_held", **lv) == held
-        assert value(samples, "hotline_beds_free", **lv) == free_db[(bed_type, district)]
-    assert value(samples, "hotline_beds_held", bed_type="icu", district="Quận 1") == 2
-    assert value(samples, "hotline_bed_pools_stale", bed_type="icu", district="Quận 3") == 1
-    assert value(samples, "hotline_bed_pools_stale", bed_type="icu", district="Quận 1") == 0
-    assert value(samples, "hotline_bed_holds", outcome="held") == 3
+        assert metric(samples, "hotline_beds_held", **lv) == held
+        assert metric(samples, "hotline_beds_free", **lv) == free_db[(bed_type, district)]
+    assert metric(samples, "hotline_beds_held", bed_type="icu", district="Quận 1") == 2
+    assert metric(samples, "hotline_bed_pools_stale", bed_type="icu", district="Quận 3") == 1
+    assert metric(samples, "hotline_bed_pools_stale", bed_type="icu", district="Quận 1") == 0
+    assert metric(samples, "hotline_bed_holds", outcome="held") == 3
 
     # Transfers: by status, waiting for a bed, and the request-to-hold histogram.
-    assert value(samples, "hotline_transfer_requests", status="held") == 3
+    assert metric(samples, "hotline_transfer_requests", status="held") == 3
     assert total(samples, "hotline_transfers_waiting_for_bed") == unmatched == 1
-    assert value(samples, "hotline_transfer_request_to_hold_seconds_count") == 3
+    assert metric(samples, "hotline_transfer_request_to_hold_seconds_count") == 3
 
     # RQ: the depth of each queue is what RQ itself counts.
     for q in ("dispatch", "followups", "maintenance"):
         depth = Queue(q, connection=get_redis_bytes()).count
-        assert value(samples, "hotline_rq_queue_depth", queue=q) == depth
-    assert value(samples, "hotline_metrics_source_up", source="database") == 1
-    assert value(samples, "hotline_metrics_source_up", source="redis") == 1
+        assert metric(samples, "hotline_rq_queue_depth", queue=q) == depth
+    assert metric(samples, "hotline_metrics_source_up", source="database") == 1
+    assert metric(samples, "hotline_metrics_source_up", source="redis") == 1
 
     # Nothing personal: no phone number, call, request, patient or hospital id in any line.
     for secret in [*phones, *ids, *hospital_ids, "patient-0"]:
@@ -215,7 +212,7 @@ def test_http_figures_are_labelled_by_route_template_never_by_id(client):
     assert "/api/v1/calls/{call_id}" in routes
     assert "unmatched" in routes
     assert (
-        value(
+        metric(
             samples,
             "hotline_http_requests_total",
             method="GET",
@@ -240,5 +237,5 @@ def test_calls_older_than_the_settled_watermark_are_counted_once(client):
     for _ in range(2):  # the scrape that counts the settled calls, and the one after it
         _, samples = scrape(client)
         labels = {"branch": "3", "direction": "inbound"}
-        assert value(samples, "hotline_calls_arrived_total", **labels) == 4
-        assert value(samples, "hotline_calls_abandoned_total", **labels) == 1
+        assert metric(samples, "hotline_calls_arrived_total", **labels) == 4
+        assert metric(samples, "hotline_calls_abandoned_total", **labels) == 1

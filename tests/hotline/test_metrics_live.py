@@ -9,36 +9,24 @@ import sys
 from typing import Any
 
 import httpx
-from prometheus_client.parser import text_string_to_metric_families
 
 from dispatch import jobs
 from tests.helpers import (
     ROOT,
+    MetricSamples,
     account_headers,
     child_env,
     free_port,
     make_hospital,
     make_user,
+    metric,
     new_request,
+    parse_metrics,
     seed_branches,
     token_for,
     wait_for,
     ws_ticket,
 )
-
-Samples = dict[tuple[str, frozenset[tuple[str, str]]], float]
-
-
-def parse(text: str) -> Samples:
-    out: Samples = {}
-    for family in text_string_to_metric_families(text):
-        for s in family.samples:
-            out[(s.name, frozenset(s.labels.items()))] = s.value
-    return out
-
-
-def value(samples: Samples, name: str, **labels: str) -> float:
-    return samples.get((name, frozenset(labels.items())), 0.0)
 
 
 def test_requests_served_by_several_api_processes_add_up_in_any_scrape(tmp_path):
@@ -77,9 +65,9 @@ def test_requests_served_by_several_api_processes_add_up_in_any_scrape(tmp_path)
         labels = {"method": "GET", "route": "/api/v1/calls/{call_id}", "status": "401"}
         with httpx.Client(base_url=url, timeout=30) as client:
             for _ in range(6):  # whichever worker answers the scrape, the total is the same
-                samples = parse(client.get("/metrics").text)
-                assert value(samples, "hotline_http_requests_total", **labels) == sent
-                count = value(samples, "hotline_http_request_duration_seconds_count", **labels)
+                samples = parse_metrics(client.get("/metrics").text)
+                assert metric(samples, "hotline_http_requests_total", **labels) == sent
+                count = metric(samples, "hotline_http_request_duration_seconds_count", **labels)
                 assert count == sent
     finally:
         proc.send_signal(signal.SIGTERM)
@@ -87,10 +75,10 @@ def test_requests_served_by_several_api_processes_add_up_in_any_scrape(tmp_path)
 
 
 def test_a_real_workers_scheduler_and_sweeps_show_and_its_absence_too(client):
-    def scrape() -> Samples:
-        return parse(client.get("/metrics").text)
+    def scrape() -> MetricSamples:
+        return parse_metrics(client.get("/metrics").text)
 
-    assert value(scrape(), "hotline_rq_scheduler_up", queue="dispatch") == 0
+    assert metric(scrape(), "hotline_rq_scheduler_up", queue="dispatch") == 0
     worker = subprocess.Popen(
         [sys.executable, "-m", "hotline.cli", "worker"],
         env=child_env(),
@@ -103,17 +91,17 @@ def test_a_real_workers_scheduler_and_sweeps_show_and_its_absence_too(client):
         up = wait_for(
             lambda: (
                 (s := scrape())
-                and value(s, "hotline_rq_scheduler_up", queue="dispatch") == 1
-                and value(s, "hotline_rq_workers") >= 1
+                and metric(s, "hotline_rq_scheduler_up", queue="dispatch") == 1
+                and metric(s, "hotline_rq_workers") >= 1
                 and s
             ),
             timeout=120,
             every=0.5,
             what="the worker's scheduler to hold its lock",
         )
-        assert value(up, "hotline_rq_scheduler_up", queue="maintenance") == 1
+        assert metric(up, "hotline_rq_scheduler_up", queue="maintenance") == 1
         ran = wait_for(
-            lambda: value(
+            lambda: metric(
                 scrape(), "hotline_sweep_last_run_timestamp_seconds", sweep="dispatch_maintenance"
             ),
             timeout=60,
@@ -125,7 +113,7 @@ def test_a_real_workers_scheduler_and_sweeps_show_and_its_absence_too(client):
         worker.send_signal(signal.SIGTERM)
         worker.wait(60)
     gone = scrape()
-    assert value(gone, "hotline_rq_scheduler_up", queue="dispatch") == 0
+    assert metric(gone, "hotline_rq_scheduler_up", queue="dispatch") == 0
 
 
 def test_open_websockets_are_counted_and_admissions_observed(client):
@@ -134,8 +122,8 @@ def test_open_websockets_are_counted_and_admissions_observed(client):
     token = token_for(client, "wsdoc")
 
     def open_consoles() -> float:
-        samples = parse(client.get("/metrics").text)
-        return value(samples, "hotline_websockets_connected", route="/ws/console")
+        samples = parse_metrics(client.get("/metrics").text)
+        return metric(samples, "hotline_websockets_connected", route="/ws/console")
 
     assert open_consoles() == 0
     with client.websocket_connect(f"/ws/console?ticket={ws_ticket(client, token)}") as ws:
@@ -149,7 +137,7 @@ def test_open_websockets_are_counted_and_admissions_observed(client):
     assert jobs.match_request(rid) == "held"
     res = client.post(f"/api/v1/transfers/{rid}/admit", headers=staff)
     assert res.status_code == 200, res.text
-    samples = parse(client.get("/metrics").text)
-    assert value(samples, "hotline_transfer_request_to_admission_seconds_count") == 1
-    assert value(samples, "hotline_transfer_request_to_hold_seconds_count") == 1
-    assert value(samples, "hotline_transfer_requests", status="admitted") == 1
+    samples = parse_metrics(client.get("/metrics").text)
+    assert metric(samples, "hotline_transfer_request_to_admission_seconds_count") == 1
+    assert metric(samples, "hotline_transfer_request_to_hold_seconds_count") == 1
+    assert metric(samples, "hotline_transfer_requests", status="admitted") == 1
