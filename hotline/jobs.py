@@ -68,19 +68,22 @@ def run_worker(*, burst: bool = False, queues: list[str] | None = None) -> int:
     scheduler = Scheduler(duties.tick, on_back=quiet.back).start()
     try:
         while True:
-            worker = worker_class()(
-                [Queue(q, connection=conn) for q in (queues or QUEUES)], connection=conn
-            )
-            worker.job_monitoring_interval = JOB_HEARTBEAT_S
-            worker.max_connection_wait_time = MAX_BACKOFF_S
+            # Started, or RQ gave up on an error (Redis went away mid-call): begin once it
+            # answers. RQ's worker talks to Redis as it is made; a worker started during a
+            # Redis failover used to exit there.
+            _wait_for_redis(conn)
+            worker = None
             try:
+                worker = worker_class()(
+                    [Queue(q, connection=conn) for q in (queues or QUEUES)], connection=conn
+                )
+                worker.job_monitoring_interval = JOB_HEARTBEAT_S
+                worker.max_connection_wait_time = MAX_BACKOFF_S
                 worker.work(burst=burst, with_scheduler=False, logging_level="WARNING")
             except redis.RedisError as exc:
-                # Raised outside RQ's own retry loop (registering, tearing down): wait it out.
+                # Raised outside RQ's own retry loop (made, registering, tearing down).
                 log.warning("worker: Redis unreachable (%s); waiting", exc)
-            if burst or worker._shutdown_requested_date is not None:
+            if burst or (worker is not None and worker._shutdown_requested_date is not None):
                 return 0
-            # RQ gave up on an error (Redis went away mid-call): start again once it answers.
-            _wait_for_redis(conn)
     finally:
         scheduler.stop()

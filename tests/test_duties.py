@@ -288,3 +288,29 @@ def test_a_worker_waits_out_a_redis_outage_and_does_what_fell_due(client: Any) -
             os.killpg(worker.pid, signal.SIGKILL)
             worker.wait(10)
         private.stop()
+
+
+def test_a_worker_started_before_redis_answers_waits_for_it(client: Any) -> None:
+    # As during a failover, or when the machine boots the workers before Redis.
+    seed_branches()
+    doc = login(client, "doc")
+    private = PrivateRedis()
+    worker = subprocess.Popen(
+        [sys.executable, "-c", "from hotline.jobs import run_worker; run_worker()"],
+        env=child_env({"REDIS_URL": private.url}),
+        cwd=ROOT,
+        start_new_session=True,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        fid, _due = followup_due_in(client, doc, 1, "0901000010")
+        time.sleep(5)  # long enough to import, make RQ's worker and find nothing listening
+        assert worker.poll() is None, "the worker exited while Redis was not there"
+        private.start()
+        wait_for(lambda: dispatched(fid), timeout=WAIT_S, what="the follow-up once Redis answers")
+        assert f":{worker.pid}:" in str(private.client().get(LEASE_KEY) or "")
+    finally:
+        if worker.poll() is None:
+            os.killpg(worker.pid, signal.SIGKILL)
+            worker.wait(10)
+        private.stop()
