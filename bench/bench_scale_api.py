@@ -15,9 +15,13 @@ queue, accept), while probe calls arrive at branch 4 at `--probe-rate` per secon
 time from sending the webhook to the offer reaching the probe console is measured: the
 offer latency with everyone online and the queues full.
 
-Prints offer latency (p50/p99/max), the app's own sweep durations (hlm:sweep-ms), Redis
-used_memory, the RSS and CPU of the API processes, websockets held, and from the same run
-the references: a trivial FastAPI endpoint under wrk and redis-benchmark EVAL.
+A `hotline worker` runs beside the API, as in a deployment: its scheduler queues the
+reconciliation pass, which compares every live call and doctor with Redis.
+
+Prints offer latency (p50/p99/max), the app's own sweep and reconciliation durations
+(hlm:sweep-ms, hlm:reconcile-ms), Redis used_memory, the RSS and CPU of the API processes and
+the worker's CPU, websockets held, and from the same run the references: a trivial FastAPI
+endpoint under wrk and redis-benchmark EVAL.
 
 Uses DATABASE_URL / REDIS_URL when set (SCRATCH servers: the schema and the Redis db are
 wiped), else the embedded default in a temporary folder, where the defaults are smaller
@@ -34,6 +38,7 @@ import multiprocessing as mp
 import os
 import random
 import resource
+import subprocess
 import sys
 import time
 import uuid
@@ -439,6 +444,12 @@ def main(argv: list[str] | None = None) -> int:
         extra_args=("--timeout-worker-healthcheck", "60"),
     )
     print(f"API log: {api.log_path}", flush=True)
+    worker = subprocess.Popen(
+        [sys.executable, "-m", "hotline.cli", "worker"],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     ctx = mp.get_context("spawn")
     procs = []
     try:
@@ -472,21 +483,22 @@ def main(argv: list[str] | None = None) -> int:
         waiting = int(r.zcard(keys.waiting(LOAD_BRANCH)))
         queued = int(r.zcard(keys.queue(LOAD_BRANCH)))
 
-        r.delete(telemetry.SWEEP_TIMES)
+        r.delete(telemetry.SWEEP_TIMES, telemetry.RECONCILE_TIMES)
         paused0 = pauses(api.url)
-        cpu0, t0 = cpu_s(api_pids), time.monotonic()
+        worker_pids = process_tree(worker.pid)
+        cpu0, wcpu0, t0 = cpu_s(api_pids), cpu_s(worker_pids), time.monotonic()
         go.set()
         sent = asyncio.run(probes(api.url, n_probes, args.probe_rate, run_id))
         rest = args.seconds - (time.monotonic() - t0)
         if rest > 0:
             time.sleep(rest)
         cpu = (cpu_s(api_pids) - cpu0) / (time.monotonic() - t0)
+        worker_cpu = (cpu_s(worker_pids) - wcpu0) / (time.monotonic() - t0)
         api_rss = rss_mb(api_pids)
         paused = pause_lines(paused0, pauses(api.url))
         mem_mb = (int(r.info("memory")["used_memory"]) - base_mem) / 2**20
-        sweeps = [
-            tuple(float(x) for x in s.split()) for s in r.lrange(telemetry.SWEEP_TIMES, 0, -1)
-        ]
+        sweeps = [float(x) for x in r.lrange(telemetry.SWEEP_TIMES, 0, -1)]
+        recon = [float(x) for x in r.lrange(telemetry.RECONCILE_TIMES, 0, -1)]
         stop.set()
         outs = [results.get(timeout=120) for _ in procs]
     finally:
@@ -496,6 +508,8 @@ def main(argv: list[str] | None = None) -> int:
             if p.is_alive():
                 p.kill()
         api.stop()
+        worker.terminate()
+        worker.wait(60)
 
     seen: dict[str, float] = {}
     counts: dict[str, int] = {}
@@ -535,17 +549,15 @@ def main(argv: list[str] | None = None) -> int:
             f"{pct(lat, 99):6.1f} ms  max {max(lat):6.1f} ms  ({len(lat)}/{len(sent)} seen)"
         )
     if sweeps:
-        routing = [s[0] for s in sweeps]
-        recon = [s[1] for s in sweeps if s[1] >= 0]
         print(
-            f"  sweep (app, routing)      p50 {pct(routing, 50):6.2f} ms  p99 "
-            f"{pct(routing, 99):6.2f} ms  max {max(routing):6.1f} ms  ({len(routing)} sweeps)"
+            f"  sweep (app, routing)      p50 {pct(sweeps, 50):6.2f} ms  p99 "
+            f"{pct(sweeps, 99):6.2f} ms  max {max(sweeps):6.1f} ms  ({len(sweeps)} sweeps)"
         )
-        if recon:
-            print(
-                f"  reconciliation pass       p50 {pct(recon, 50):6.1f} ms  max "
-                f"{max(recon):6.1f} ms  ({len(recon)} passes)"
-            )
+    if recon:
+        print(
+            f"  reconciliation (worker)   p50 {pct(recon, 50):6.1f} ms  max "
+            f"{max(recon):6.1f} ms  ({len(recon)} passes)"
+        )
     if paused:
         print(
             "  interpreter pauses in the API processes during the window (GC by generation; loop lag):"
@@ -553,6 +565,7 @@ def main(argv: list[str] | None = None) -> int:
         print("\n".join(paused))
     print(f"  Redis used_memory         {mem_mb:8.1f} MB (the routing state and its pushes)")
     print(f"  API RSS (all processes)   {api_rss:8.1f} MB  CPU {cpu * 100:5.0f} % of one core")
+    print(f"  worker CPU                {worker_cpu * 100:8.0f} % of one core")
     print(
         f"  reference: trivial FastAPI POST (wrk)  {trivial.rate:8.1f} req/s  p99 {trivial.p99_ms:.1f} ms"
     )

@@ -30,7 +30,6 @@ from hotline import (
     metrics,
     presence,
     rebuild,
-    reconcile,
     routes,
     schemas,
     supervision_routes,
@@ -74,12 +73,9 @@ def sweep_once() -> None:
             rebuild.match_all(session, r)
     with unit_of_work() as session:
         presence.sweep(session, r)
-    t1 = time.perf_counter()
-    with unit_of_work() as session:
-        passed = reconcile.reconcile_if_due(session, r) is not None
+    # The reconciliation pass is the workers' duty (hotline/reconcile.py says why).
     telemetry.mark_sweep(r, "routing_sweep")
-    recon_s = time.perf_counter() - t1 if passed else None
-    telemetry.record_sweep_time(r, routing_s=t1 - t0, reconcile_s=recon_s)
+    telemetry.record_sweep_time(r, time.perf_counter() - t0)
 
 
 async def _sweeper(interval: float, stopping: asyncio.Event) -> None:

@@ -45,6 +45,12 @@ PERIODIC: dict[str, Periodic] = {
         "triage.areas.jobs.recompute_levels",
         lambda: float(area_policy().recompute_interval_s),
     ),
+    # Redis's routing state and the database's record compared and repaired (hotline/reconcile.py).
+    "routing-reconcile": Periodic(
+        "maintenance",
+        "hotline.reconcile.run_duty",
+        lambda: get_settings().reconcile_interval_s,
+    ),
     # Transfers dispatch could not take when the doctor decided.
     "triage-transfers": Periodic(
         "followups",

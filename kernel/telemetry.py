@@ -10,8 +10,8 @@ Keys (prefix hlm:, outside the routing prefix, so a routing rebuild keeps them):
   hlm:hist:{name}  HASH  "le:<bound>" -> observations in (previous bound, bound]
                          "le:+Inf", "count", "sum"
   hlm:sweeps       HASH  sweep name -> Unix time of its last completed run
-  hlm:sweep-ms     LIST  "routing_ms reconcile_ms" of the latest routing sweeps, newest first
-                         (reconcile_ms -1: no reconciliation pass was due)
+  hlm:sweep-ms     LIST  milliseconds of the latest routing sweeps (API), newest first
+  hlm:reconcile-ms LIST  milliseconds of the latest reconciliation passes (workers), newest first
 """
 
 from __future__ import annotations
@@ -29,6 +29,8 @@ P = "hlm:"
 SWEEPS = P + "sweeps"
 SWEEP_TIMES = P + "sweep-ms"
 SWEEP_TIMES_KEPT = 2000
+RECONCILE_TIMES = P + "reconcile-ms"
+RECONCILE_TIMES_KEPT = 200
 
 # Seconds: from a few seconds (a free bed nearby) to a day (waiting for a discharge).
 DURATION_BUCKETS: tuple[float, ...] = (
@@ -93,21 +95,28 @@ def mark_sweep(r: redis.Redis, name: str, at: float | None = None) -> None:
         log.warning("could not record the run of sweep %s", name)
 
 
-def record_sweep_time(r: redis.Redis, *, routing_s: float, reconcile_s: float | None) -> None:
-    """Keep the last SWEEP_TIMES_KEPT sweep durations ("routing_ms reconcile_ms", newest first;
-    reconcile_ms is -1 when no reconciliation pass was due).
+def record_sweep_time(r: redis.Redis, seconds: float) -> None:
+    """Keep the last SWEEP_TIMES_KEPT routing sweep durations in milliseconds, newest first.
 
     One pipelined write per sweep: how long the 250 ms timers take at a given load is
     read here (bench/bench_scale_api.py) without a profiler.
     """
+    _keep_duration(r, SWEEP_TIMES, SWEEP_TIMES_KEPT, seconds)
+
+
+def record_reconcile_time(r: redis.Redis, seconds: float) -> None:
+    """Keep the last RECONCILE_TIMES_KEPT reconciliation pass durations, as for sweeps."""
+    _keep_duration(r, RECONCILE_TIMES, RECONCILE_TIMES_KEPT, seconds)
+
+
+def _keep_duration(r: redis.Redis, key: str, kept: int, seconds: float) -> None:
     try:
         pipe = r.pipeline(transaction=False)
-        recon_ms = -1.0 if reconcile_s is None else reconcile_s * 1000
-        pipe.lpush(SWEEP_TIMES, f"{routing_s * 1000:.2f} {recon_ms:.2f}")
-        pipe.ltrim(SWEEP_TIMES, 0, SWEEP_TIMES_KEPT - 1)
+        pipe.lpush(key, f"{seconds * 1000:.2f}")
+        pipe.ltrim(key, 0, kept - 1)
         pipe.execute()
     except redis.RedisError:
-        log.warning("could not record a sweep's duration")
+        log.warning("could not record a duration in %s", key)
 
 
 def observe_after_commit(session: Session, name: str, seconds: float) -> None:

@@ -11,6 +11,7 @@ import functools
 import itertools
 import json
 import os
+import signal
 import socket
 import subprocess
 import sys
@@ -353,6 +354,36 @@ class LiveServer:
             else:
                 self.proc.terminate()
             self.proc.wait(15)
+
+
+class LiveWorker:
+    """`hotline worker` (all queues, with its scheduler) in its own process, like LiveServer.
+
+    The scheduler queues the periodic duties: the reconciliation pass among them.
+    """
+
+    def __init__(self, env_overrides: dict[str, str] | None = None):
+        self.env = child_env(env_overrides)
+        self.proc: subprocess.Popen[bytes] | None = None
+
+    def start(self) -> LiveWorker:
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "hotline.cli", "worker"],
+            env=self.env,
+            cwd=ROOT,
+            stdout=subprocess.DEVNULL,
+            start_new_session=True,
+        )
+        return self
+
+    def stop(self) -> None:
+        if self.proc and self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(60)
+            except subprocess.TimeoutExpired:
+                os.killpg(self.proc.pid, signal.SIGKILL)
+                self.proc.wait(10)
 
 
 # --- Dispatch: hospitals, bed pools, transfer requests and real RQ workers

@@ -4,7 +4,7 @@ A primary, a replica and a sentinel run on local ports (the redis-server build t
 project installs, in sentinel mode for the sentinel). The API reaches Redis through a
 redis+sentinel:// URL. The primary is killed mid-traffic; after the promotion the calls
 go on being offered and answered, none twice and none lost, and what the replica missed
-is repaired by the reconciliation sweep.
+is repaired by the workers' reconciliation pass.
 """
 
 from __future__ import annotations
@@ -25,6 +25,7 @@ from kernel.events import Event
 from kernel.redisconn import _client, redis_server_binary
 from tests.helpers import (
     LiveServer,
+    LiveWorker,
     arrive,
     assert_routing_invariants,
     auth,
@@ -140,6 +141,7 @@ def test_routing_carries_on_after_the_primary_dies(sentinel_redis):
         "HOTLINE_WRAPUP_S": "0.2",
     }
     server = LiveServer(env).start()
+    worker = LiveWorker(env).start()  # its scheduler queues the reconciliation pass
     try:
         with httpx.Client(base_url=server.url, timeout=30) as c:
             heads = [auth(token_for(c, name)) for name in ("fo1", "fo2")]
@@ -168,6 +170,7 @@ def test_routing_carries_on_after_the_primary_dies(sentinel_redis):
         assert answered == 10
     finally:
         server.stop()
+        worker.stop()
 
     new_primary = _client(url, decode_responses=True)
     calls, offers = assert_routing_invariants(new_primary)

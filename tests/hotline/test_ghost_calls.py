@@ -3,8 +3,8 @@
 The failure is injected exactly there: the API reaches Redis through a proxy the test
 controls, which holds the enqueue script's request (recognised by its SHA) instead of
 passing it on. The call row is committed, the enqueue never arrives, and the API is
-killed. Another API process's reconciliation sweep puts the call in its place, and the
-gateway's retry finds it queued, once.
+killed. The workers' reconciliation pass puts the call in its place, and the gateway's
+retry, answered by another API process, finds it queued, once.
 """
 
 from __future__ import annotations
@@ -24,7 +24,14 @@ from hotline.routing import keys
 from hotline.routing.router import LUA
 from kernel.db import unit_of_work
 from kernel.redisconn import get_redis, redis_url
-from tests.helpers import LiveServer, arrive, assert_routing_invariants, seed_branches, wait_for
+from tests.helpers import (
+    LiveServer,
+    LiveWorker,
+    arrive,
+    assert_routing_invariants,
+    seed_branches,
+    wait_for,
+)
 
 
 class HoldingProxy:
@@ -113,9 +120,9 @@ def test_a_call_committed_by_a_killed_api_is_queued_by_the_next_one(proxy):
     r = get_redis()
     assert r.zcard(keys.queue("3")) == 0
 
-    survivor = LiveServer(
-        {"HOTLINE_RECONCILE_INTERVAL_S": "0.5", "HOTLINE_RECONCILE_GRACE_S": "1"}
-    ).start()
+    timers = {"HOTLINE_RECONCILE_INTERVAL_S": "0.5", "HOTLINE_RECONCILE_GRACE_S": "1"}
+    survivor = LiveServer(timers).start()
+    worker = LiveWorker(timers).start()  # its scheduler queues the reconciliation pass
     try:
         wait_for(
             lambda: r.zrange(keys.queue("3"), 0, -1) == [call.id],
@@ -128,5 +135,6 @@ def test_a_call_committed_by_a_killed_api_is_queued_by_the_next_one(proxy):
         assert retry.json()["status"] == "queued" and retry.json()["position"] == 1
     finally:
         survivor.stop()
+        worker.stop()
     assert r.zcard(keys.queue("3")) == 1
     assert_routing_invariants(r)

@@ -1,4 +1,4 @@
-"""The reconciliation sweep: decisions whose writes were lost, and Redis that lost data, repaired."""
+"""The reconciliation pass: decisions whose writes were lost, and Redis that lost data, repaired."""
 
 from __future__ import annotations
 
@@ -9,6 +9,7 @@ from hotline import calls, outcomes, presence, rebuild, reconcile
 from hotline.models import Call, Doctor, Offer
 from hotline.routing import keys
 from hotline.routing.router import router_for
+from kernel import telemetry
 from kernel.db import unit_of_work, utcnow
 from kernel.events import Event
 from tests.helpers import assert_routing_invariants, doctor_id_for, make_user, seed_branches
@@ -181,3 +182,29 @@ def test_redis_that_lost_a_connected_call_gets_it_back_with_its_doctor(r, grace)
     with unit_of_work() as s:
         assert s.get(Doctor, doc).presence == "wrap_up"
     assert_routing_invariants(r)
+
+
+def test_the_workers_duty_runs_one_pass_at_a_time_and_backs_off_after_a_long_one(r, grace):
+    seed_branches()
+    ghost = committed_call("rc-duty")
+    r.set(keys.RECONCILE_LOCK, "1")  # another worker's pass is running
+    assert reconcile.run_duty() == "not due"
+    assert router_for(r).position(ghost) == (None, None)
+    r.delete(keys.RECONCILE_LOCK)
+    assert reconcile.run_duty() == "restored 1"
+    assert router_for(r).position(ghost)[0] == "queued"
+    assert repairs(ghost) == ["restored"]
+    # A pass far shorter than the interval leaves the next one free to run at its time.
+    assert not r.exists(keys.RECONCILE_LOCK)
+    assert reconcile.run_duty() == "in agreement"
+    assert len(r.lrange(telemetry.RECONCILE_TIMES, 0, -1)) == 2
+    assert float(r.hget(telemetry.SWEEPS, "reconciliation")) > 0
+    # With no interval of its own, a pass keeps the lock long enough that passes use at
+    # most their share of the time: the next duty finds it held.
+    grace.reconcile_interval_s = 0
+    took_ms = float(r.lrange(telemetry.RECONCILE_TIMES, 0, 0)[0])
+    assert reconcile.run_duty() == "in agreement"
+    held_ms = r.pttl(keys.RECONCILE_LOCK)
+    assert held_ms > 0
+    assert reconcile.run_duty() == "not due"
+    print(f"\na pass of {took_ms:.1f} ms held the next one back {held_ms} ms")
