@@ -34,7 +34,7 @@ from hotline import (
     schemas,
     supervision_routes,
 )
-from hotline.live import BranchFigures, Heartbeats, Hub
+from hotline.live import BranchFigures, FiguresRound, Heartbeats, Hub
 from hotline.routing import keys
 from hotline.routing.router import router_for
 from hotline.voice import routes as voice_routes
@@ -105,6 +105,8 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     app.state.figures = BranchFigures(router_for(get_redis()).branch_figures, ttl_s=0.9)
     app.state.heartbeats = Heartbeats(router_for(get_redis()).heartbeat_many, every_s=0.5)
     beating = asyncio.create_task(app.state.heartbeats.run(), name="console-heartbeats")
+    app.state.figures_round = FiguresRound(app.state.figures, console_ws.figures_interval_s)
+    rounds = asyncio.create_task(app.state.figures_round.run(), name="console-figures")
     await hub.start()
     stopping = asyncio.Event()
     runtime_observe.watch_collector()
@@ -128,6 +130,7 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
                 await asyncio.wait_for(asyncio.shield(sweeper), SHUTDOWN_GRACE_S)
         await hub.stop()
         lagging.cancel()
+        rounds.cancel()
         beating.cancel()
         with contextlib.suppress(asyncio.CancelledError, Exception):
             await beating

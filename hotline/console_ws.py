@@ -10,6 +10,7 @@ from typing import Any
 from fastapi import APIRouter, WebSocket, WebSocketDisconnect
 
 from hotline import doctors, presence
+from hotline.live import Outbox
 from hotline.routes import console_state
 from hotline.routing import keys
 from kernel import ws_tickets
@@ -25,6 +26,9 @@ QUEUE_PUSH_INTERVAL_S = 1.0
 # consoles, each one hears them less often (every 5 s with 2,500 consoles), so the sends do
 # not crowd out the offers on the event loop as the hotline grows.
 QUEUE_PUSHES_PER_S = 500
+
+
+PONG = json.dumps({"type": "pong"})
 
 
 def figures_interval_s(consoles: int) -> float:
@@ -64,39 +68,34 @@ async def console(ws: WebSocket, ticket: str = "") -> None:
         await ws.close(code=4401)
         return
     doctor_id, branches, hello = opened
-    hub = ws.app.state.hub
+    state = ws.app.state
     channel = keys.console_channel(doctor_id)
-    inbox = hub.listen(channel)
     await ws.accept()
-    await ws.send_text(json.dumps({"type": "hello", **hello}))
-    heartbeats = ws.app.state.heartbeats
+    # The hello, then offers, withdrawals and figures, all through the outbox in the order
+    # they came: the console's one sender.
+    outbox = Outbox(ws.send_text)
+    outbox.put(json.dumps({"type": "hello", **hello}))
 
-    async def pump() -> None:
-        while True:
-            msg = await inbox.get()
-            await ws.send_text(json.dumps(msg))
+    def deliver(message: dict[str, Any]) -> None:
+        outbox.put(json.dumps(message))
 
-    async def figures() -> None:
-        while True:
-            await ws.send_text(await ws.app.state.figures.message(branches))
-            await asyncio.sleep(figures_interval_s(len(open_consoles)))
-
-    open_consoles = ws.app.state.open_consoles
-    open_consoles.add(ws)
-    tasks = [asyncio.create_task(pump()), asyncio.create_task(figures())]
+    state.hub.listen(channel, deliver)
+    outbox.put(await state.figures.message(branches))  # then in turn (FiguresRound)
+    state.figures_round.join(branches, outbox)
+    state.open_consoles.add(ws)
     try:
         while True:
             raw = await ws.receive_text()
             # Any message from the console proves it is alive (written in batches).
-            heartbeats.beat(doctor_id)
+            state.heartbeats.beat(doctor_id)
             with contextlib.suppress(ValueError):
                 msg = json.loads(raw)
                 if isinstance(msg, dict) and msg.get("type") == "ping":
-                    await ws.send_text(json.dumps({"type": "pong"}))
+                    outbox.put(PONG)
     except WebSocketDisconnect:
         pass
     finally:
-        open_consoles.discard(ws)
-        for t in tasks:
-            t.cancel()
-        hub.forget(channel, inbox)
+        state.open_consoles.discard(ws)
+        state.figures_round.leave(outbox)
+        state.hub.forget(channel, deliver)
+        outbox.close()

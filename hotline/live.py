@@ -7,8 +7,8 @@ import contextlib
 import json
 import logging
 import time
-from collections import defaultdict
-from collections.abc import Callable
+from collections import defaultdict, deque
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 from redis.exceptions import ConnectionError as RedisConnectionError
@@ -25,7 +25,7 @@ class Hub:
 
     def __init__(self, patterns: tuple[str, ...]):
         self.patterns = patterns
-        self.listeners: dict[str, set[asyncio.Queue[dict[str, Any]]]] = defaultdict(set)
+        self.listeners: dict[str, set[Callable[[dict[str, Any]], None]]] = defaultdict(set)
         self._task: asyncio.Task[None] | None = None
 
     async def start(self) -> None:
@@ -37,20 +37,18 @@ class Hub:
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await self._task
 
-    def listen(self, channel: str) -> asyncio.Queue[dict[str, Any]]:
-        q: asyncio.Queue[dict[str, Any]] = asyncio.Queue(maxsize=1000)
-        self.listeners[channel].add(q)
-        return q
+    def listen(self, channel: str, deliver: Callable[[dict[str, Any]], None]) -> None:
+        """Call `deliver` with each message of the channel, on the event loop; it must not block."""
+        self.listeners[channel].add(deliver)
 
-    def forget(self, channel: str, q: asyncio.Queue[dict[str, Any]]) -> None:
-        self.listeners[channel].discard(q)
+    def forget(self, channel: str, deliver: Callable[[dict[str, Any]], None]) -> None:
+        self.listeners[channel].discard(deliver)
         if not self.listeners[channel]:
             self.listeners.pop(channel, None)
 
     def deliver(self, channel: str, message: dict[str, Any]) -> None:
-        for q in list(self.listeners.get(channel, ())):
-            with contextlib.suppress(asyncio.QueueFull):
-                q.put_nowait(message)
+        for listener in list(self.listeners.get(channel, ())):
+            listener(message)
 
     async def _run(self) -> None:
         while True:
@@ -77,6 +75,106 @@ class Hub:
                 # Redis restarted: resubscribe; consoles resynchronise from their hello.
                 log.exception("live hub lost Redis; reconnecting")
                 await asyncio.sleep(0.5)
+
+
+class Outbox:
+    """One websocket's messages, sent in order by a task that lives only while some are waiting.
+
+    A console used to hold two tasks all its life, one waiting on its inbox and one asleep
+    until its next queue figures. With thousands of consoles in a process their coroutines,
+    frames and queues were much of what the garbage collector walks. An idle outbox is a
+    deque; a message starts a task that sends what is waiting and ends.
+    """
+
+    LIMIT = 1000  # messages waiting, at most: past it a stalled console loses the newest
+
+    def __init__(self, send: Callable[[str], Awaitable[None]]):
+        self._send = send
+        self._waiting: deque[str] = deque()
+        self._task: asyncio.Task[None] | None = None
+        self.closed = False
+
+    def put(self, text: str) -> None:
+        if self.closed or len(self._waiting) >= self.LIMIT:
+            return
+        self._waiting.append(text)
+        if self._task is None:
+            self._task = asyncio.get_running_loop().create_task(self._drain())
+
+    async def _drain(self) -> None:
+        try:
+            while self._waiting:
+                await self._send(self._waiting.popleft())
+        except Exception:
+            # The socket is closing: its connection's own receive loop sees it and ends.
+            self._waiting.clear()
+        finally:
+            self._task = None
+
+    def close(self) -> None:
+        self.closed = True
+        self._waiting.clear()
+        if self._task is not None:
+            self._task.cancel()
+
+
+class FiguresRound:
+    """The queue figures sent to every console of this process in turn, by one task.
+
+    Each tick sends to the next share of the consoles, so that each one hears the figures
+    every `interval_s(consoles)` seconds, and the process sends about
+    consoles / interval_s(consoles) a second in all, evenly, not in bursts.
+    """
+
+    TICK_S = 0.1
+
+    def __init__(self, figures: BranchFigures, interval_s: Callable[[int], float]):
+        self.figures = figures
+        self.interval_s = interval_s
+        self._ring: list[tuple[tuple[str, ...], Outbox]] = []
+        self._next = 0
+        self._credit = 0.0  # sends owed: consoles x ticks / interval, a fraction carried
+
+    def __len__(self) -> int:
+        return len(self._ring)
+
+    def join(self, branches: list[str], outbox: Outbox) -> None:
+        self._ring.append((tuple(branches), outbox))
+
+    def leave(self, outbox: Outbox) -> None:
+        for i, (_, member) in enumerate(self._ring):
+            if member is outbox:
+                del self._ring[i]
+                if i < self._next:
+                    self._next -= 1
+                return
+
+    async def run(self) -> None:
+        while True:
+            await asyncio.sleep(self.TICK_S)
+            await self.tick()
+
+    async def tick(self) -> int:
+        """Send the figures to this tick's share of the consoles; how many were sent."""
+        n = len(self._ring)
+        if not n:
+            self._credit = 0.0
+            return 0
+        self._credit = min(self._credit + n * self.TICK_S / self.interval_s(n), float(n))
+        due = []
+        for _ in range(int(self._credit)):
+            if self._next >= len(self._ring):
+                self._next = 0
+            due.append(self._ring[self._next])
+            self._next += 1
+        self._credit -= len(due)
+        texts: dict[tuple[str, ...], str] = {}
+        for branches, _ in due:
+            if branches not in texts:
+                texts[branches] = await self.figures.message(list(branches))
+        for branches, outbox in due:
+            outbox.put(texts[branches])  # a console that left meanwhile is closed: ignored
+        return len(due)
 
 
 class BranchFigures:
