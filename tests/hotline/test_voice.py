@@ -189,6 +189,47 @@ def test_unanswered_doctor_phone_puts_the_caller_back_at_the_head(client, settin
     assert_routing_invariants(r)
 
 
+def test_an_unanswered_phone_writes_its_rows_in_the_global_lock_order(client, settings, r):
+    # The deadlock CI once met: a doctor's phone does not answer, and the same decision
+    # offers the call to the next doctor. A sweep expiring that new offer locks the offer,
+    # then the call; this request must not hold the call while it writes the offer.
+    from sqlalchemy import event
+
+    from kernel.db import get_engine
+
+    seed_branches()
+    settings.autopause_after_missed = 5
+    h1 = doctor(client, "order1", phone="+84911000021")
+    h2 = doctor(client, "order2", phone="+84911000022")
+    available(client, h1)
+    c = caller(client, settings, "CA-order", keys=["3"], on_dial=lambda kind, who: "no-answer")
+    c.dial_in()
+    offer = offer_of(client, h1)
+    assert offer is not None
+    assert client.post(f"/api/v1/offers/{offer['offer_id']}/accept", headers=h1).status_code == 200
+    available(client, h2)  # free when the first phone fails: the decision offers it the call
+    writes: list[str] = []
+    rank = {"offers": 0, "calls": 1, "doctors": 2}
+
+    def seen(_conn: Any, _cursor: Any, statement: str, *_: Any) -> None:
+        words = statement.split()
+        verb = words[0].upper() if words else ""
+        table = {"UPDATE": 1, "INSERT": 2}.get(verb)
+        if table is not None and words[table].strip('"') in rank:
+            writes.append(words[table].strip('"'))
+
+    event.listen(get_engine(), "before_cursor_execute", seen)
+    try:
+        c.poll()  # leave the queue, dial the doctor's phone: no answer
+    finally:
+        event.remove(get_engine(), "before_cursor_execute", seen)
+    second = offer_of(client, h2)
+    assert second is not None and second["call_id"] == offer["call_id"]
+    # Offers, then calls, then doctors: never a call row ahead of an offer row.
+    assert "calls" in writes and writes.count("offers") >= 2, writes
+    assert [rank[t] for t in writes] == sorted(rank[t] for t in writes), writes
+
+
 def test_hanging_up_while_the_offer_rings_withdraws_it_at_once(client, settings, r):
     seed_branches()
     h = doctor(client, "ring")
