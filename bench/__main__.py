@@ -21,6 +21,7 @@ SUITE: list[tuple[str, list[str]]] = [
     ("triage scoring and decision-to-dispatch", ["bench.bench_triage"]),
     ("10,000 waiting calls and 5,000 doctors online", ["bench.bench_scale"]),
     ("the same through the API: consoles, webhooks, offers", ["bench.bench_scale_api"]),
+    ("what one console costs an API process", ["bench.bench_console_objects"]),
 ]
 
 
