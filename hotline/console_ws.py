@@ -8,6 +8,8 @@ import json
 from typing import Any
 
 from fastapi import APIRouter, WebSocket, WebSocketDisconnect
+from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from hotline import doctors, presence
 from hotline.live import Outbox
@@ -80,10 +82,12 @@ async def console(ws: WebSocket, ticket: str = "") -> None:
         outbox.put(json.dumps(message))
 
     state.hub.listen(channel, deliver)
-    outbox.put(await state.figures.message(branches))  # then in turn (FiguresRound)
-    state.figures_round.join(branches, outbox)
     state.open_consoles.add(ws)
     try:
+        # The figures at once, then in turn (FiguresRound); while Redis is away, the round's.
+        with contextlib.suppress(RedisConnectionError, RedisTimeoutError, OSError):
+            outbox.put(await state.figures.message(branches))
+        state.figures_round.join(branches, outbox)
         while True:
             raw = await ws.receive_text()
             # Any message from the console proves it is alive (written in batches).

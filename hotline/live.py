@@ -152,7 +152,13 @@ class FiguresRound:
     async def run(self) -> None:
         while True:
             await asyncio.sleep(self.TICK_S)
-            await self.tick()
+            try:
+                await self.tick()
+            except (RedisConnectionError, RedisTimeoutError, OSError) as exc:
+                # The figures could not be read: the consoles hear them when Redis answers.
+                outages.failed("redis", exc)
+            except Exception:
+                log.exception("queue figures round failed; carrying on")
 
     async def tick(self) -> int:
         """Send the figures to this tick's share of the consoles; how many were sent."""

@@ -6,10 +6,12 @@ import asyncio
 import json
 from typing import Any
 
+import redis
+
 from hotline.console_ws import QUEUE_PUSHES_PER_S, figures_interval_s
 from hotline.live import BranchFigures, FiguresRound, Outbox
 from hotline.routing.router import router_for
-from tests.helpers import seed_branches
+from tests.helpers import free_port, seed_branches
 
 
 def test_each_console_hears_the_queue_every_second_until_the_process_holds_many():
@@ -66,3 +68,33 @@ def test_one_round_gives_every_console_the_figures_in_turn_within_its_interval(r
     # 2,500 in one process: each once every 5 s, so 500 sends a second in all.
     many = asyncio.run(sent_per_console(2_500, 5 * ticks_per_s))
     assert many == [1] * 2_500
+
+
+def test_the_round_outlives_a_redis_that_does_not_answer(r):
+    # Its one task serves every console of the process: an outage must not end it.
+    seed_branches()
+    nowhere = redis.Redis(port=free_port(), socket_connect_timeout=0.2)
+    figures = BranchFigures(router_for(nowhere).branch_figures, ttl_s=0.9)
+    heard: list[str] = []
+
+    async def hear(text: str) -> None:
+        heard.append(text)
+
+    async def run() -> bool:
+        round_ = FiguresRound(figures, figures_interval_s)
+        round_.join(["3"], Outbox(hear))
+        task = asyncio.create_task(round_.run())
+        # A read of a Redis that refuses takes redis-py's retries, about 3 s.
+        await asyncio.sleep(5)
+        down = not task.done() and heard == []
+        figures.read = router_for(r).branch_figures  # Redis answers again
+        for _ in range(100):
+            await asyncio.sleep(0.1)
+            if heard:
+                break
+        alive = not task.done()
+        task.cancel()
+        return down and alive
+
+    assert asyncio.run(run())
+    assert json.loads(heard[0])["type"] == "queue"
