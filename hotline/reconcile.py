@@ -148,7 +148,7 @@ def run_duty() -> str:
     with unit_of_work() as session:
         counts = reconcile_if_due(session, r)
     if counts is None:
-        return "not due"  # a pass ran within the interval, or the time share holds it back
+        return "not due"  # a pass is running, or the last one's time share holds it back
     telemetry.record_reconcile_time(r, time.perf_counter() - started)
     telemetry.mark_sweep(r, "reconciliation")
     return ", ".join(f"{repair} {n}" for repair, n in sorted(counts.items())) or "in agreement"
