@@ -31,6 +31,7 @@ from kernel.scheduler import LEASE_KEY
 from tests.helpers import (
     PICKUP,
     ROOT,
+    LiveWorker,
     child_env,
     followup,
     free_port,
@@ -295,22 +296,15 @@ def test_a_worker_started_before_redis_answers_waits_for_it(client: Any) -> None
     seed_branches()
     doc = login(client, "doc")
     private = PrivateRedis()
-    worker = subprocess.Popen(
-        [sys.executable, "-c", "from hotline.jobs import run_worker; run_worker()"],
-        env=child_env({"REDIS_URL": private.url}),
-        cwd=ROOT,
-        start_new_session=True,
-        stderr=subprocess.DEVNULL,
-    )
+    worker = LiveWorker({"REDIS_URL": private.url}).start()
+    assert worker.proc is not None
     try:
         fid, _due = followup_due_in(client, doc, 1, "0901000010")
         time.sleep(5)  # long enough to import, make RQ's worker and find nothing listening
-        assert worker.poll() is None, "the worker exited while Redis was not there"
+        assert worker.proc.poll() is None, "the worker exited while Redis was not there"
         private.start()
         wait_for(lambda: dispatched(fid), timeout=WAIT_S, what="the follow-up once Redis answers")
-        assert f":{worker.pid}:" in str(private.client().get(LEASE_KEY) or "")
+        assert f":{worker.proc.pid}:" in str(private.client().get(LEASE_KEY) or "")
     finally:
-        if worker.poll() is None:
-            os.killpg(worker.pid, signal.SIGKILL)
-            worker.wait(10)
+        worker.stop()
         private.stop()

@@ -13,6 +13,7 @@ import httpx
 from dispatch import jobs
 from tests.helpers import (
     ROOT,
+    LiveWorker,
     MetricSamples,
     account_headers,
     child_env,
@@ -79,14 +80,7 @@ def test_a_real_workers_scheduler_and_sweeps_show_and_its_absence_too(client):
         return parse_metrics(client.get("/metrics").text)
 
     assert metric(scrape(), "hotline_rq_scheduler_up", queue="dispatch") == 0
-    worker = subprocess.Popen(
-        [sys.executable, "-m", "hotline.cli", "worker"],
-        env=child_env(),
-        cwd=ROOT,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-        start_new_session=True,
-    )
+    worker = LiveWorker().start()
     try:
         up = wait_for(
             lambda: (
@@ -110,8 +104,7 @@ def test_a_real_workers_scheduler_and_sweeps_show_and_its_absence_too(client):
         )
         assert ran > 0
     finally:
-        worker.send_signal(signal.SIGTERM)
-        worker.wait(60)
+        worker.stop()
     gone = scrape()
     assert metric(gone, "hotline_rq_scheduler_up", queue="dispatch") == 0
 

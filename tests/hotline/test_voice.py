@@ -2,16 +2,18 @@
 
 from __future__ import annotations
 
+import contextlib
+from collections.abc import Iterator
 from typing import Any
 
 import pytest
-from sqlalchemy import func, select
+from sqlalchemy import event, func, select
 from twilio.request_validator import RequestValidator
 
 from hotline.models import Call, Doctor, Offer
 from hotline.routing import keys
 from hotline.voice.caller import CallerError, VoiceCaller
-from kernel.db import unit_of_work
+from kernel.db import get_engine, unit_of_work
 from kernel.events import Event
 from tests.helpers import (
     assert_routing_invariants,
@@ -52,6 +54,37 @@ def available(client: Any, h: dict[str, str]) -> None:
 
 def offer_of(client: Any, h: dict[str, str]) -> dict[str, Any] | None:
     return client.get("/api/v1/doctors/me", headers=h).json()["offer"]
+
+
+@contextlib.contextmanager
+def statements_run() -> Iterator[list[str]]:
+    """The SQL statements this process sends to the database inside the block."""
+    statements: list[str] = []
+
+    def seen(_conn: Any, _cursor: Any, statement: str, *_: Any) -> None:
+        statements.append(statement)
+
+    event.listen(get_engine(), "before_cursor_execute", seen)
+    try:
+        yield statements
+    finally:
+        event.remove(get_engine(), "before_cursor_execute", seen)
+
+
+def unanswering_phone(
+    client: Any, settings: Any, sid: str, doctors: dict[str, str]
+) -> tuple[dict[str, str], dict[str, str], VoiceCaller]:
+    """Two doctors (username: phone), the first available; a caller queued whose dialled
+    doctor phones never answer."""
+    seed_branches()
+    settings.autopause_after_missed = 5
+    (name1, phone1), (name2, phone2) = doctors.items()
+    h1 = doctor(client, name1, phone=phone1)
+    h2 = doctor(client, name2, phone=phone2)
+    available(client, h1)
+    c = caller(client, settings, sid, keys=["3"], on_dial=lambda kind, who: "no-answer")
+    c.dial_in()
+    return h1, h2, c
 
 
 def count(model: Any) -> int:
@@ -134,13 +167,9 @@ def test_a_browser_client_identity_is_rung_instead_of_the_phone(client, settings
 
 
 def test_unanswered_doctor_phone_puts_the_caller_back_at_the_head(client, settings, r):
-    seed_branches()
-    settings.autopause_after_missed = 5
-    h1 = doctor(client, "busy1", phone="+84911000011")
-    h2 = doctor(client, "busy2", phone="+84911000012")
-    available(client, h1)
-    c = caller(client, settings, "CA-miss", keys=["3"], on_dial=lambda kind, who: "no-answer")
-    c.dial_in()
+    h1, h2, c = unanswering_phone(
+        client, settings, "CA-miss", {"busy1": "+84911000011", "busy2": "+84911000012"}
+    )
     call_id = call_row("CA-miss").id
     # Two more callers wait behind, one of them a higher class than a routine call.
     others = [
@@ -193,36 +222,22 @@ def test_an_unanswered_phone_writes_its_rows_in_the_global_lock_order(client, se
     # The deadlock CI once met: a doctor's phone does not answer, and the same decision
     # offers the call to the next doctor. A sweep expiring that new offer locks the offer,
     # then the call; this request must not hold the call while it writes the offer.
-    from sqlalchemy import event
-
-    from kernel.db import get_engine
-
-    seed_branches()
-    settings.autopause_after_missed = 5
-    h1 = doctor(client, "order1", phone="+84911000021")
-    h2 = doctor(client, "order2", phone="+84911000022")
-    available(client, h1)
-    c = caller(client, settings, "CA-order", keys=["3"], on_dial=lambda kind, who: "no-answer")
-    c.dial_in()
+    h1, h2, c = unanswering_phone(
+        client, settings, "CA-order", {"order1": "+84911000021", "order2": "+84911000022"}
+    )
     offer = offer_of(client, h1)
     assert offer is not None
     assert client.post(f"/api/v1/offers/{offer['offer_id']}/accept", headers=h1).status_code == 200
     available(client, h2)  # free when the first phone fails: the decision offers it the call
-    writes: list[str] = []
-    rank = {"offers": 0, "calls": 1, "doctors": 2}
-
-    def seen(_conn: Any, _cursor: Any, statement: str, *_: Any) -> None:
-        words = statement.split()
-        verb = words[0].upper() if words else ""
-        table = {"UPDATE": 1, "INSERT": 2}.get(verb)
-        if table is not None and words[table].strip('"') in rank:
-            writes.append(words[table].strip('"'))
-
-    event.listen(get_engine(), "before_cursor_execute", seen)
-    try:
+    with statements_run() as statements:
         c.poll()  # leave the queue, dial the doctor's phone: no answer
-    finally:
-        event.remove(get_engine(), "before_cursor_execute", seen)
+    rank = {"offers": 0, "calls": 1, "doctors": 2}
+    writes = []
+    for statement in statements:
+        words = statement.split()
+        where = {"UPDATE": 1, "INSERT": 2}.get(words[0].upper()) if words else None
+        if where is not None and words[where].strip('"') in rank:
+            writes.append(words[where].strip('"'))
     second = offer_of(client, h2)
     assert second is not None and second["call_id"] == offer["call_id"]
     # Offers, then calls, then doctors: never a call row ahead of an offer row.
@@ -420,28 +435,16 @@ def test_doctor_lines_are_set_by_the_doctor_or_an_admin_only(client):
 
 
 def test_a_wait_poll_reads_redis_only(client, settings):
-    from sqlalchemy import event
-
-    from kernel.db import get_engine
-
     seed_branches()
     c = caller(client, settings, "CA-cheap", keys=["3"])
     c.dial_in()
     c.poll()  # the line's state is in Redis from the menu on
-    statements: list[str] = []
-
-    def seen(_conn: Any, _cursor: Any, statement: str, *_: Any) -> None:
-        statements.append(statement)
-
-    event.listen(get_engine(), "before_cursor_execute", seen)
-    try:
+    with statements_run() as statements:
         for _ in range(5):
             c.poll()
         polls_read = list(statements)
         # The listener does see a request that reads the call row.
         c.post(f"{TWIML}/wait/key", c.params(Digits=""))
-    finally:
-        event.remove(get_engine(), "before_cursor_execute", seen)
     assert c.queue is not None
     assert polls_read == [] and statements
 
