@@ -28,15 +28,22 @@ def queue(name: str) -> Queue:
     return Queue(name, connection=get_redis_bytes())
 
 
-def match_job(request_id: str) -> Due:
-    """The one job that matches a request: its id is the request's, so it is queued once."""
-    return Due(DISPATCH_QUEUE, "dispatch.jobs.match_request", (request_id,), f"match-{request_id}")
+def match_job(request_id: str, *, take_over: bool = False) -> Due:
+    """The one job that matches a request: its id is the request's, so it is queued once.
+
+    With `take_over` (the stuck sweep's) it also takes a request another worker claimed and
+    never finished.
+    """
+    args: tuple[str, ...] | tuple[str, bool] = (request_id, True) if take_over else (request_id,)
+    return Due(DISPATCH_QUEUE, "dispatch.jobs.match_request", args, f"match-{request_id}")
 
 
-def enqueue_match(request_id: str, *, stale_after_s: float = STALE_JOB_S) -> bool:
+def enqueue_match(
+    request_id: str, *, stale_after_s: float = STALE_JOB_S, take_over: bool = False
+) -> bool:
     """Queue the request's match unless it is queued or running; if Redis fails here, the
     scheduler finds the request still unmatched in the database and queues it."""
-    return enqueue_once(match_job(request_id), stale_after_s=stale_after_s)
+    return enqueue_once(match_job(request_id, take_over=take_over), stale_after_s=stale_after_s)
 
 
 def _wanted_key(bed_type: str) -> str:

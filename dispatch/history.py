@@ -8,7 +8,7 @@ TransferChanged (409) and its transaction rolls back.
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any
+from typing import Any, Protocol
 
 from sqlalchemy.orm import Session
 from sqlalchemy.orm.exc import StaleDataError
@@ -25,9 +25,24 @@ class TransferChanged(Conflict):
     code = "transfer_changed"
 
 
+class RequestFacts(Protocol):
+    """What a step's record reads of its request: a loaded request, or a row a batch claimed."""
+
+    @property
+    def id(self) -> str: ...
+    @property
+    def status(self) -> str: ...
+    @property
+    def hospital_id(self) -> str | None: ...
+    @property
+    def urgency(self) -> str: ...
+    @property
+    def bed_type(self) -> str: ...
+
+
 def record(
     session: Session,
-    req: TransferRequest,
+    req: RequestFacts,
     kind: str,
     *,
     actor: str | None,

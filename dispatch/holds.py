@@ -62,8 +62,13 @@ def place_hold(
     hospital_id: str,
     actor: str,
     now: datetime,
+    *,
+    flush: bool = True,
 ) -> BedHold | None:
-    """Hold a bed of the pool for the request; None when someone took the last one first."""
+    """Hold a bed of the pool for the request; None when someone took the last one first.
+
+    Without `flush`, the hold row is written with the session's next flush (a batch's).
+    """
     if not _take_bed(session, pool_id):
         return None
     hold = BedHold(
@@ -83,7 +88,8 @@ def place_hold(
     )
     # A second live hold for the patient violates the unique column; the caller's transaction
     # (and with it the held + 1 above) rolls back.
-    save(session)
+    if flush:
+        save(session)
     return hold
 
 

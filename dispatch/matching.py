@@ -11,7 +11,7 @@ from dataclasses import asdict, dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import and_, func, or_, select
+from sqlalchemy import and_, func, or_, select, update
 from sqlalchemy.orm import Session
 
 from dispatch.beds import counts_stale
@@ -19,10 +19,11 @@ from dispatch.enqueue import waiting_pass_after_commit
 from dispatch.geo import Box, bounding_box, haversine_km
 from dispatch.history import advance, record, save, set_status
 from dispatch.holds import place_hold
-from dispatch.models import BedPool, Hospital, TransferRequest
+from dispatch.models import BedHold, BedPool, Hospital, TransferRequest
 from dispatch.vocab import TAKING_PATIENTS, UNMATCHED, TransferStatus
 from kernel import events
 from kernel.db import utcnow
+from kernel.lean import inserts_together
 from kernel.settings import Settings, get_settings
 
 # Who the steps a dispatch worker takes are recorded as.
@@ -33,6 +34,8 @@ CANDIDATES_KEPT = 10
 SEARCH_RADII_KM = (3.0, 10.0, 30.0)
 # Left in one of these, a request lost its worker (killed, job lost) once it is old enough.
 NEEDS_A_WORKER = (TransferStatus.REQUESTED, TransferStatus.MATCHING, TransferStatus.REFUSED)
+# New or refused: no worker has taken these up yet, so a worker's batch may claim them.
+NOT_TAKEN_UP = (TransferStatus.REQUESTED, TransferStatus.REFUSED)
 
 
 @dataclass
@@ -238,19 +241,90 @@ def _waiting_ahead(session: Session, req: TransferRequest) -> bool:
     return bool(ahead)
 
 
-def claim_for_matching(session: Session, request_id: str) -> bool:
-    """Mark a request as being matched (visible on the board, and found by the stuck sweep)."""
+def claim_for_matching(
+    session: Session, request_id: str, *, take_over: bool = False
+) -> TransferRequest | None:
+    """Mark a request as being matched (visible on the board, and found by the stuck sweep).
+
+    A request already `matching` belongs to the worker that claimed it (a batch, say): it is
+    left to that worker unless `take_over`, which the stuck sweep asks for once that worker
+    has gone quiet for too long. Returns the request when claimed (or waiting for a bed).
+    """
     req = session.get(TransferRequest, request_id)
     if req is None or req.status not in UNMATCHED:
-        return False
+        return None
+    if req.status == TransferStatus.MATCHING and not take_over:
+        return None
     if req.status == TransferStatus.WAITING_FOR_BED:
-        return True  # the waiting pass matches it in queue order, without flapping its status
+        return req  # the waiting pass matches it in queue order, without flapping its status
     first = req.status != TransferStatus.MATCHING
     set_status(req, TransferStatus.MATCHING, utcnow())
     if first:
         record(session, req, TransferStatus.MATCHING, actor=WORKER)
     save(session)
-    return True
+    return req
+
+
+@dataclass(frozen=True)
+class Claimed:
+    """A request a batch claimed, as its claim's record reads it (`history.RequestFacts`)."""
+
+    id: str
+    status: str
+    hospital_id: str | None
+    urgency: str
+    bed_type: str
+
+
+def claim_more(session: Session, *, besides: str, bed_type: str, limit: int) -> list[Claimed]:
+    """Claim up to `limit` more requests for a bed type that no worker has taken up, most urgent
+    and longest waiting first, for the worker's batch (one read of that type's pools serves
+    them all): one conditional UPDATE, with a history row and an event each.
+
+    The UPDATE takes only rows still new or refused and moves their version, so a worker or an
+    operator that moved one first keeps it, and one that moves it after gets a conflict (409).
+    On PostgreSQL, rows another batch is claiming at that moment are skipped, not waited for.
+    """
+    if limit <= 0:
+        return []
+    now = utcnow()
+    untaken = (
+        select(TransferRequest.id)
+        .where(
+            TransferRequest.status.in_(NOT_TAKEN_UP),
+            TransferRequest.bed_type == bed_type,
+            TransferRequest.id != besides,
+        )
+        .order_by(TransferRequest.urgency_rank, TransferRequest.requested_at)
+        .limit(limit)
+        .with_for_update(skip_locked=True)
+    )
+    rows = session.execute(
+        update(TransferRequest)
+        .where(TransferRequest.id.in_(untaken), TransferRequest.status.in_(NOT_TAKEN_UP))
+        .values(
+            status=TransferStatus.MATCHING,
+            status_at=now,
+            version=TransferRequest.version + 1,
+        )
+        .returning(
+            TransferRequest.id,
+            TransferRequest.status,
+            TransferRequest.hospital_id,
+            TransferRequest.urgency,
+            TransferRequest.urgency_rank,
+            TransferRequest.requested_at,
+            TransferRequest.bed_type,
+        )
+        .execution_options(synchronize_session=False)
+    ).all()
+    # RETURNING gives no order: the batch works them in the queue's.
+    ordered = sorted(rows, key=lambda r: (r.urgency_rank, r.requested_at, r.id))
+    claimed = [Claimed(r.id, r.status, r.hospital_id, r.urgency, r.bed_type) for r in ordered]
+    with inserts_together(session):
+        for c in claimed:
+            record(session, c, TransferStatus.MATCHING, actor=WORKER)
+    return claimed
 
 
 def _hold_earliest(
@@ -279,18 +353,27 @@ def _hold_earliest(
             continue  # try the next
         if row is not None:
             row.held += 1
-        # A new list, so the JSON column sees the change (in-place edits are not tracked).
-        req.candidates = [{**x, "chosen": x["pool_id"] == c.pool_id} for x in req.candidates]
-        req.hospital_id = c.hospital_id
-        data = {
-            "hold_id": hold.id,
-            "hospital_name": c.hospital_name,
-            "time_to_bed_min": c.time_to_bed_min,
-            "expires_at": hold.expires_at.isoformat(),
-        }
-        advance(session, req, TransferStatus.HELD, now, actor=actor, data=data)
+        _record_held(session, req, c, hold, actor, now)
+        save(session)
         return True
     return False
+
+
+def _record_held(
+    session: Session, req: TransferRequest, c: Candidate, hold: BedHold, actor: str, now: datetime
+) -> None:
+    """The request moves to held at the candidate's pool (the caller flushes)."""
+    # A new list, so the JSON column sees the change (in-place edits are not tracked).
+    req.candidates = [{**x, "chosen": x["pool_id"] == c.pool_id} for x in req.candidates]
+    req.hospital_id = c.hospital_id
+    data = {
+        "hold_id": hold.id,
+        "hospital_name": c.hospital_name,
+        "time_to_bed_min": c.time_to_bed_min,
+        "expires_at": hold.expires_at.isoformat(),
+    }
+    set_status(req, TransferStatus.HELD, now)
+    record(session, req, TransferStatus.HELD, actor=actor, data=data)
 
 
 def _wait_for_bed(
@@ -349,9 +432,90 @@ def match(session: Session, request_id: str, *, pools: list[PoolRow] | None = No
     if was_waiting:
         save(session)  # still waiting; refresh the candidates quietly
         return req.status
+    if pools is not None:
+        # The batch's snapshot had no bed: read the pools themselves before the request joins
+        # the queue, so a bed freed since the snapshot (whose update found no one waiting yet
+        # to offer it to) is not missed.
+        ranked = _rank_rows(_pools_of_type(session, req.bed_type), req, now)
+        req.candidates = [asdict(c) for c in ranked[:CANDIDATES_KEPT]]
+        if _hold_earliest(session, req, ranked, actor, now, set(), snapshot):
+            return req.status
     _wait_for_bed(session, req, actor, now, reason="no bed")
     _alert_no_bed(session, req, actor)
     return req.status
+
+
+@dataclass
+class Together:
+    """What `match_together` placed, and what it left to `match`, most urgent first."""
+
+    held: list[str]
+    rest: list[str]
+
+
+def _queue_head(session: Session, bed_type: str) -> tuple[int, datetime] | None:
+    """The place in the queue of the first request waiting for a bed type, if any waits."""
+    row = session.execute(
+        select(TransferRequest.urgency_rank, TransferRequest.requested_at)
+        .where(
+            TransferRequest.status == TransferStatus.WAITING_FOR_BED,
+            TransferRequest.bed_type == bed_type,
+        )
+        .order_by(TransferRequest.urgency_rank, TransferRequest.requested_at)
+        .limit(1)
+    ).first()
+    return None if row is None else (row[0], row[1])
+
+
+def match_together(
+    session: Session, request_ids: list[str], bed_type: str, pools: list[PoolRow]
+) -> Together:
+    """Hold beds for a claimed batch of one bed type in this one transaction (the caller commits).
+
+    Each request, most urgent first, is ranked against the batch's snapshot of the pools, and
+    its choice is counted in the snapshot before the next is ranked. The holds are then taken
+    in the pools' lock order (hospital, then bed type, as bed updates and the expiry of holds
+    take them), so this writer of many pools cannot deadlock with another, each by the same
+    conditional UPDATE as a single match. The requests are written last, each conditional on
+    its version: one that changed meanwhile fails the batch (TransferChanged), and the caller
+    matches them one by one. Left to `match`, one by one: a request whose bed the snapshot
+    does not show, one behind someone already waiting for this bed type (it joins the queue),
+    one whose bed was taken since the snapshot was read, and one no longer `matching`.
+    """
+    actor, now = WORKER, utcnow()
+    found = session.scalars(select(TransferRequest).where(TransferRequest.id.in_(request_ids)))
+    reqs = sorted(found, key=lambda r: (r.urgency_rank, r.requested_at, r.id))
+    head = _queue_head(session, bed_type)
+    snapshot = {row.pool_id: row for row in pools}
+    planned: list[tuple[TransferRequest, Candidate]] = []
+    rest: set[str] = set()
+    for req in reqs:
+        behind = head is not None and head < (req.urgency_rank, req.requested_at)
+        if req.status != TransferStatus.MATCHING or req.bed_type != bed_type or behind:
+            rest.add(req.id)
+            continue
+        ranking = rank_nearest(session, req, now, pools=pools)
+        # The snapshot counts the batch's earlier choices, so "free now" is a bed still unheld.
+        choice = next((c for c in ranking.candidates if c.free_now), None)
+        if choice is None:
+            rest.add(req.id)
+            continue
+        snapshot[choice.pool_id].held += 1
+        req.candidates = [asdict(c) for c in ranking.candidates[:CANDIDATES_KEPT]]
+        planned.append((req, choice))
+    held: list[str] = []
+    with session.no_autoflush, inserts_together(session):
+        for req, c in sorted(planned, key=lambda p: (p[1].hospital_id, p[1].pool_id)):
+            hold = place_hold(session, req, c.pool_id, c.hospital_id, actor, now, flush=False)
+            if hold is None:  # someone took the last bed there since the snapshot was read
+                row = snapshot[c.pool_id]
+                row.held = max(row.held, row.total - row.occupied - row.out_of_service)
+                rest.add(req.id)
+                continue
+            _record_held(session, req, c, hold, actor, now)
+            held.append(req.id)
+    save(session)  # one flush: the holds, then each request conditional on its version
+    return Together(held=held, rest=[r.id for r in reqs if r.id in rest])
 
 
 def pools_of_type(session: Session, bed_type: str) -> list[PoolRow]:

@@ -110,6 +110,33 @@ def enqueue_once(due: Due, *, stale_after_s: float = STALE_JOB_S) -> bool:
     return False
 
 
+# Out of the queue's list and, only if it was still there, the job's hash: one script, so no
+# worker can take the job between the two (a worker takes a job by moving it off that list).
+_WITHDRAW = """
+local taken = 0
+for i, job_id in ipairs(ARGV) do
+  if redis.call('LREM', KEYS[1], 1, job_id) == 1 then
+    redis.call('DEL', KEYS[i + 1])
+    taken = taken + 1
+  end
+end
+return taken
+"""
+
+
+def withdraw_queued(queue_name: str, job_ids: list[str]) -> int:
+    """Take jobs back that still wait in their queue (their work was done another way).
+
+    A job a worker has already taken is left alone: it runs, and must find its work done.
+    Returns how many were withdrawn; their ids are free for `enqueue_once` again.
+    """
+    if not job_ids:
+        return 0
+    conn = get_redis_bytes()
+    keys = [Queue(queue_name, connection=conn).key, *(Job.key_for(j) for j in job_ids)]
+    return int(conn.eval(_WITHDRAW, len(keys), *keys, *job_ids))
+
+
 # --------------------------------------------------------------------------- periodic duties
 
 

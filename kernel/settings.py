@@ -59,6 +59,9 @@ class Settings(BaseSettings):
     hold_ttl_s: int = 900
     bed_staleness_s: int = 6 * 3600
     ambulance_speed_kmh: float = 30.0
+    # A match job also claims and matches up to this many requests in all, most urgent first,
+    # when a backlog waits (1: each request by its own job only).
+    match_batch: int = Field(default=16, ge=1, le=500)
     # Clocks of hospital systems drift; bed counts dated further ahead of ours than this are
     # a typo, not a clock, and are refused (they would block every accurate update after).
     bed_clock_skew_s: float = 120.0

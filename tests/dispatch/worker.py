@@ -1,14 +1,15 @@
 """A real RQ worker for the dispatch tests, of `hotline worker`'s class; optionally one that stalls.
 
 Run as `python -m tests.dispatch.worker QUEUES [STALL_S]`. With STALL_S, every match job claims
-its request (and commits the claim) and then sleeps that long before it looks for a bed: the
-moment the crash test kills the worker at.
+its request, and the batch with it (and commits the claim), and then sleeps that long before it
+looks for a bed: the moment the crash tests kill the worker at.
 """
 
 from __future__ import annotations
 
 import sys
 import time
+from typing import Any
 
 from rq import Queue
 
@@ -18,14 +19,15 @@ from kernel.rqworker import worker_class
 
 
 def stall_after_claim(seconds: float) -> None:
-    match_claimed = jobs.match_claimed
+    claim_request = jobs.claim_request
 
-    def stalled(request_id: str) -> str:
+    def stalled(request_id: str, **kwargs: Any) -> jobs.Batch:
+        batch = claim_request(request_id, **kwargs)
         time.sleep(seconds)
-        return match_claimed(request_id)
+        return batch
 
-    # match_request looks match_claimed up in its module at each call, so the job sees this.
-    jobs.match_claimed = stalled  # type: ignore[assignment]
+    # match_request looks claim_request up in its module at each call, so the job sees this.
+    jobs.claim_request = stalled  # type: ignore[assignment]
 
 
 def main(queues: str, stall_s: float = 0.0) -> None:
