@@ -311,6 +311,35 @@ def busy_rate(job_ids: list[str]) -> float:
     return len(ends) / max((max(ends) - min(starts)).total_seconds(), 1e-6)
 
 
+def matched_rate(ids: list[str]) -> float:
+    """Requests matched per second from the first match job's start to the last request's
+    outcome (its status time): the rate once the workers are up. A batch's job matches
+    requests whose own jobs it withdrew, so the jobs' end times alone would not say when the
+    work was done."""
+    from rq.job import Job
+    from sqlalchemy import func, select
+
+    from dispatch.models import TransferRequest
+    from kernel.db import unit_of_work
+    from kernel.redisconn import get_redis_bytes
+
+    fetched = Job.fetch_many([f"match-{rid}" for rid in ids], connection=get_redis_bytes())
+    starts = [j.started_at for j in fetched if j is not None and j.started_at is not None]
+    with unit_of_work() as s:
+        last = s.scalar(
+            select(func.max(TransferRequest.status_at)).where(TransferRequest.id.in_(ids))
+        )
+    print(f"  match jobs run: {len(starts)} for {len(ids)} requests", flush=True)
+    if not starts or last is None:
+        return float("nan")
+    first = min(starts)
+    if last.tzinfo is None:
+        last = last.replace(tzinfo=UTC)
+    if first.tzinfo is None:
+        first = first.replace(tzinfo=UTC)
+    return len(ids) / max((last - first).total_seconds(), 1e-6)
+
+
 def check_counters() -> str:
     from sqlalchemy import func, select
 
@@ -337,8 +366,9 @@ def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__)
     ap.add_argument("--hospitals", type=int, default=500)
     ap.add_argument("--workers", type=int, default=4)
-    ap.add_argument("--requests", type=int, default=200)
-    ap.add_argument("--noop-jobs", type=int, default=200)
+    # Large enough that the workers' start (about a second each) does not set the rates.
+    ap.add_argument("--requests", type=int, default=1000)
+    ap.add_argument("--noop-jobs", type=int, default=1000)
     ap.add_argument("--updaters", type=int, default=4)
     ap.add_argument(
         "--updates-per-second",
@@ -360,7 +390,8 @@ def main(argv: list[str] | None = None) -> int:
 
     print(
         f"dispatch bench: {backend}, {args.hospitals} hospitals, {args.workers} RQ workers "
-        f"({worker_class().__name__}, HOTLINE_WORKER_CLASS={settings.worker_class}), "
+        f"({worker_class().__name__}, HOTLINE_WORKER_CLASS={settings.worker_class}, "
+        f"HOTLINE_MATCH_BATCH={settings.match_batch}), "
         f"{os.cpu_count()} CPUs; load average {os.getloadavg()[0]:.2f}",
         flush=True,
     )
@@ -430,7 +461,7 @@ def main(argv: list[str] | None = None) -> int:
         )
         print(f"  bed updates meanwhile: {during:.1f} /s through the API", flush=True)
         print(f"  ratio matches / RQ no-op jobs: {match_rate / noop_rate:.2f}", flush=True)
-        match_busy = busy_rate([f"match-{rid}" for rid in ids])
+        match_busy = matched_rate(ids)
         print(
             f"  once the workers are up: {match_busy:.1f} matches/s against {noop_busy:.1f} "
             f"no-op jobs/s, ratio {match_busy / noop_busy:.2f}",
