@@ -515,7 +515,8 @@ def match_together(
             _record_held(session, req, c, hold, actor, now)
             held.append(req.id)
     save(session)  # one flush: the holds, then each request conditional on its version
-    return Together(held=held, rest=[r.id for r in reqs if r.id in rest])
+    unknown = set(request_ids) - {r.id for r in reqs}  # `match` answers "missing" for these
+    return Together(held=held, rest=[r.id for r in reqs if r.id in rest] + sorted(unknown))
 
 
 def pools_of_type(session: Session, bed_type: str) -> list[PoolRow]:

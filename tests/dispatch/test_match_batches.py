@@ -116,6 +116,16 @@ def test_a_request_claimed_by_a_batch_is_left_to_it_unless_taken_over():
     assert live_holds_by_request() == {first: 1, second: 1}
 
 
+def test_every_request_of_a_batch_gets_an_outcome_even_one_that_no_longer_exists():
+    make_hospital("Outcomes", beds={"icu": (1, 0)})
+    ids = [new_request(f"outcome-{i}", urgency=URGENCY_CYCLE[i % 3]) for i in range(3)]
+    batch = jobs.claim_request(ids[0], more=5)
+    batch.ids.append("no-such-request")
+    outcomes = jobs.match_batch(batch)
+    assert sorted(outcomes.values()) == ["held", "missing", "waiting_for_bed", "waiting_for_bed"]
+    assert outcomes["no-such-request"] == "missing"
+
+
 def test_a_request_cancelled_under_a_batch_stays_cancelled_and_the_others_are_placed():
     if get_engine().dialect.name != "postgresql":
         pytest.skip("SQLite runs one writer at a time: no change can land inside the batch")
