@@ -129,12 +129,9 @@ def match_batch(batch: Batch) -> dict[str, str]:
                 placed = matching.match_together(session, batch.ids, batch.bed_type, batch.pools)
             outcomes = dict.fromkeys(placed.held, TransferStatus.HELD)
             rest = placed.rest
-        except (*RACED, OperationalError) as exc:
-            # A request changed under the batch (or the database broke the transaction off)
-            # and nothing of it was written; the snapshot counted holds that rolled back, so
-            # each request now reads the pools afresh.
-            if isinstance(exc, OperationalError):
-                log.warning("match batch rolled back (%s); matching one by one", exc.orig)
+        except RACED:
+            # A request changed under the batch and nothing of it was written; the snapshot
+            # counted holds that rolled back, so each request now reads the pools afresh.
             batch.pools = None
     for rid in rest:
         outcomes[rid] = match_claimed(rid, pools=batch.pools)

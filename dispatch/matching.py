@@ -11,7 +11,7 @@ from dataclasses import asdict, dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import and_, func, or_, select, update
+from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from dispatch.beds import counts_stale
@@ -220,25 +220,23 @@ def rank_nearest(
     return Ranking(_rank_rows(rows, req, now), complete=True)
 
 
-def _waiting_ahead(session: Session, req: TransferRequest) -> bool:
-    """Is someone as or more urgent, and earlier, already waiting for this kind of bed?"""
-    ahead = session.scalar(
-        select(func.count())
-        .select_from(TransferRequest)
+def _queue_head(session: Session, bed_type: str) -> tuple[int, datetime] | None:
+    """The place in the queue of the first request waiting for a bed type, if any waits."""
+    row = session.execute(
+        select(TransferRequest.urgency_rank, TransferRequest.requested_at)
         .where(
             TransferRequest.status == TransferStatus.WAITING_FOR_BED,
-            TransferRequest.bed_type == req.bed_type,
-            TransferRequest.id != req.id,
-            or_(
-                TransferRequest.urgency_rank < req.urgency_rank,
-                and_(
-                    TransferRequest.urgency_rank == req.urgency_rank,
-                    TransferRequest.requested_at < req.requested_at,
-                ),
-            ),
+            TransferRequest.bed_type == bed_type,
         )
-    )
-    return bool(ahead)
+        .order_by(TransferRequest.urgency_rank, TransferRequest.requested_at)
+        .limit(1)
+    ).first()
+    return None if row is None else (row[0], row[1])
+
+
+def _behind(head: tuple[int, datetime] | None, req: TransferRequest) -> bool:
+    """Is someone more urgent, or as urgent and earlier, already waiting ahead of this request?"""
+    return head is not None and head < (req.urgency_rank, req.requested_at)
 
 
 def claim_for_matching(
@@ -411,7 +409,7 @@ def match(session: Session, request_id: str, *, pools: list[PoolRow] | None = No
     if req.status not in UNMATCHED:
         return req.status  # already placed or ended: running twice does nothing
     was_waiting = req.status == TransferStatus.WAITING_FOR_BED
-    if not was_waiting and _waiting_ahead(session, req):
+    if not was_waiting and _behind(_queue_head(session, req.bed_type), req):
         # A bed that frees goes to the front of the queue first; this request joins the queue.
         _wait_for_bed(session, req, actor, now, reason="queue ahead")
         waiting_pass_after_commit(session, req.bed_type)
@@ -453,20 +451,6 @@ class Together:
     rest: list[str]
 
 
-def _queue_head(session: Session, bed_type: str) -> tuple[int, datetime] | None:
-    """The place in the queue of the first request waiting for a bed type, if any waits."""
-    row = session.execute(
-        select(TransferRequest.urgency_rank, TransferRequest.requested_at)
-        .where(
-            TransferRequest.status == TransferStatus.WAITING_FOR_BED,
-            TransferRequest.bed_type == bed_type,
-        )
-        .order_by(TransferRequest.urgency_rank, TransferRequest.requested_at)
-        .limit(1)
-    ).first()
-    return None if row is None else (row[0], row[1])
-
-
 def match_together(
     session: Session, request_ids: list[str], bed_type: str, pools: list[PoolRow]
 ) -> Together:
@@ -487,11 +471,10 @@ def match_together(
     reqs = sorted(found, key=lambda r: (r.urgency_rank, r.requested_at, r.id))
     head = _queue_head(session, bed_type)
     snapshot = {row.pool_id: row for row in pools}
-    planned: list[tuple[TransferRequest, Candidate]] = []
+    planned: list[tuple[TransferRequest, Ranking, Candidate]] = []
     rest: set[str] = set()
     for req in reqs:
-        behind = head is not None and head < (req.urgency_rank, req.requested_at)
-        if req.status != TransferStatus.MATCHING or req.bed_type != bed_type or behind:
+        if req.status != TransferStatus.MATCHING or _behind(head, req):
             rest.add(req.id)
             continue
         ranking = rank_nearest(session, req, now, pools=pools)
@@ -501,17 +484,17 @@ def match_together(
             rest.add(req.id)
             continue
         snapshot[choice.pool_id].held += 1
-        req.candidates = [asdict(c) for c in ranking.candidates[:CANDIDATES_KEPT]]
-        planned.append((req, choice))
+        planned.append((req, ranking, choice))
     held: list[str] = []
     with session.no_autoflush, inserts_together(session):
-        for req, c in sorted(planned, key=lambda p: (p[1].hospital_id, p[1].pool_id)):
+        for req, ranking, c in sorted(planned, key=lambda p: (p[2].hospital_id, p[2].pool_id)):
             hold = place_hold(session, req, c.pool_id, c.hospital_id, actor, now, flush=False)
             if hold is None:  # someone took the last bed there since the snapshot was read
                 row = snapshot[c.pool_id]
                 row.held = max(row.held, row.total - row.occupied - row.out_of_service)
-                rest.add(req.id)
+                rest.add(req.id)  # written by `match`, with its own candidates
                 continue
+            req.candidates = [asdict(x) for x in ranking.candidates[:CANDIDATES_KEPT]]
             _record_held(session, req, c, hold, actor, now)
             held.append(req.id)
     save(session)  # one flush: the holds, then each request conditional on its version
