@@ -1,7 +1,7 @@
 """Writers of several bed pools lock them in one order, so they cannot deadlock (PostgreSQL).
 
-A batch of bed updates and a pass that expires holds each lock more than one pool in one
-transaction. Here both are made to wait on the same pool, the batch first: once it is
+A batch of bed updates, a pass that expires holds and a match batch each lock more than one
+pool in one transaction. Here both are made to wait on the same pool, the batch first: once it is
 let go, the batch takes that pool and goes on to the next. Had the expiry pass locked the
 pools in another order, it would hold that next pool and wait for the first: a deadlock,
 which PostgreSQL breaks by failing one of them.
@@ -19,9 +19,9 @@ from sqlalchemy import select, text, update
 
 from dispatch import beds, jobs
 from dispatch.holds import expire_due_holds
-from dispatch.models import BedHold, BedPool
+from dispatch.models import BedHold, BedPool, Hospital
 from kernel.db import get_engine, unit_of_work
-from tests.helpers import make_hospital, new_request, pool
+from tests.helpers import PICKUP, make_hospital, new_request, pool
 
 
 def _deadlocks() -> int:
@@ -120,3 +120,71 @@ def test_a_batch_of_bed_updates_and_the_expiry_of_holds_lock_pools_in_one_order(
     for hospital in (first, second):
         p = pool(hospital, "icu")
         assert (p.total, p.held) == (2, 0)
+
+
+def test_a_match_batch_and_a_batch_of_bed_updates_lock_pools_in_one_order():
+    if get_engine().dialect.name != "postgresql":
+        pytest.skip("SQLite runs one writer at a time: no row locks to order")
+    made = [make_hospital(f"Order {i}", beds={"icu": (1, 0)}) for i in range(2)]
+    first, second = sorted(made)  # the lock order: (hospital id, bed type)
+    # `second` is at the pick-up point and `first` farther off: the batch ranks `second`
+    # first, the reverse of the lock order.
+    with unit_of_work() as s:
+        s.execute(
+            update(Hospital)
+            .where(Hospital.id == second)
+            .values(lat=PICKUP["lat"], lon=PICKUP["lon"])
+        )
+        s.execute(update(Hospital).where(Hospital.id == first).values(lat=10.80, lon=106.72))
+    urgent, routine = new_request("order-1", urgency="emergency"), new_request("order-2")
+    batch = jobs.claim_request(routine, more=5)
+    assert sorted(batch.ids) == sorted([urgent, routine])
+    before = _deadlocks()
+
+    errors: list[BaseException] = []
+    outcome: dict[str, Any] = {}
+
+    def bed_updates() -> None:
+        now = datetime.now(UTC)
+        writes = {
+            i: beds.PoolWrite(h, beds.BedCounts("icu", 2, 0, 0), now, "test")
+            for i, h in enumerate((second, first))
+        }
+        try:
+            with unit_of_work() as s:
+                outcome["written"] = beds.write_together(s, writes, lambda p: p.total)
+        except BaseException as exc:
+            errors.append(exc)
+
+    def matches() -> None:
+        try:
+            outcome["matched"] = jobs.match_batch(batch)
+        except BaseException as exc:
+            errors.append(exc)
+
+    # Someone holds the first pool's row: the bed updates wait for it, then the match batch.
+    # Had the batch taken its holds in its ranking's order, it would hold `second` and wait
+    # for `first`, while the bed updates, let through first, take `first` and wait for
+    # `second`: a deadlock, which PostgreSQL breaks by failing one of them.
+    with get_engine().connect() as blocker:
+        blocker.execute(
+            select(BedPool.id).where(BedPool.hospital_id == first).with_for_update()
+        ).all()
+        threads = [threading.Thread(target=bed_updates), threading.Thread(target=matches)]
+        threads[0].start()
+        _until(lambda: _waiting_on_locks() >= 1, "the bed updates to wait for the first pool")
+        threads[1].start()
+        _until(lambda: _waiting_on_locks() >= 2, "the match batch to wait for a pool")
+        blocker.rollback()
+    for t in threads:
+        t.join(30)
+
+    assert not errors, errors
+    assert outcome == {"written": {0: 2, 1: 2}, "matched": {urgent: "held", routine: "held"}}
+    assert _deadlocks() == before
+    with unit_of_work() as s:
+        holds = dict(s.execute(select(BedHold.request_id, BedHold.hospital_id)).all())
+    assert holds == {urgent: second, routine: first}
+    for hospital in (first, second):
+        p = pool(hospital, "icu")
+        assert (p.total, p.held) == (2, 1)
