@@ -311,11 +311,11 @@ def busy_rate(job_ids: list[str]) -> float:
     return len(ends) / max((max(ends) - min(starts)).total_seconds(), 1e-6)
 
 
-def matched_rate(ids: list[str]) -> float:
+def matched_rate(ids: list[str]) -> tuple[float, int]:
     """Requests matched per second from the first match job's start to the last request's
     outcome (its status time): the rate once the workers are up. A batch's job matches
     requests whose own jobs it withdrew, so the jobs' end times alone would not say when the
-    work was done."""
+    work was done. Also returns how many match jobs ran."""
     from rq.job import Job
     from sqlalchemy import func, select
 
@@ -329,15 +329,14 @@ def matched_rate(ids: list[str]) -> float:
         last = s.scalar(
             select(func.max(TransferRequest.status_at)).where(TransferRequest.id.in_(ids))
         )
-    print(f"  match jobs run: {len(starts)} for {len(ids)} requests", flush=True)
     if not starts or last is None:
-        return float("nan")
+        return float("nan"), len(starts)
     first = min(starts)
     if last.tzinfo is None:
         last = last.replace(tzinfo=UTC)
     if first.tzinfo is None:
         first = first.replace(tzinfo=UTC)
-    return len(ids) / max((last - first).total_seconds(), 1e-6)
+    return len(ids) / max((last - first).total_seconds(), 1e-6), len(starts)
 
 
 def check_counters() -> str:
@@ -461,7 +460,8 @@ def main(argv: list[str] | None = None) -> int:
         )
         print(f"  bed updates meanwhile: {during:.1f} /s through the API", flush=True)
         print(f"  ratio matches / RQ no-op jobs: {match_rate / noop_rate:.2f}", flush=True)
-        match_busy = matched_rate(ids)
+        match_busy, jobs_run = matched_rate(ids)
+        print(f"  match jobs run: {jobs_run} for {len(ids)} requests", flush=True)
         print(
             f"  once the workers are up: {match_busy:.1f} matches/s against {noop_busy:.1f} "
             f"no-op jobs/s, ratio {match_busy / noop_busy:.2f}",
