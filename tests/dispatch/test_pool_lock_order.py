@@ -53,6 +53,39 @@ def _until(condition: Any, what: str) -> None:
         time.sleep(0.02)
 
 
+def _two_pools_to_two_beds(
+    a: str, b: str, outcome: dict[str, Any], errors: list[BaseException]
+) -> None:
+    """One batch of bed updates: both hospitals' ICU pools to 2 beds, given in the order a, b."""
+    now = datetime.now(UTC)
+    writes = {
+        i: beds.PoolWrite(h, beds.BedCounts("icu", 2, 0, 0), now, "test")
+        for i, h in enumerate((a, b))
+    }
+    try:
+        with unit_of_work() as s:
+            outcome["written"] = beds.write_together(s, writes, lambda p: p.total)
+    except BaseException as exc:
+        errors.append(exc)
+
+
+def _queued_behind_a_held_row(hospital_id: str, writers: list[tuple[Any, str]]) -> None:
+    """Hold the hospital's pool row, start each writer in turn once the one before waits on a
+    lock, then let the row go and wait for the writers to finish."""
+    with get_engine().connect() as blocker:
+        blocker.execute(
+            select(BedPool.id).where(BedPool.hospital_id == hospital_id).with_for_update()
+        ).all()
+        threads = []
+        for n, (writer, what) in enumerate(writers, start=1):
+            threads.append(threading.Thread(target=writer))
+            threads[-1].start()
+            _until(lambda n=n: _waiting_on_locks() >= n, what)
+        blocker.rollback()
+    for t in threads:
+        t.join(30)
+
+
 def test_a_batch_of_bed_updates_and_the_expiry_of_holds_lock_pools_in_one_order():
     if get_engine().dialect.name != "postgresql":
         pytest.skip("SQLite runs one writer at a time: no row locks to order")
@@ -82,16 +115,7 @@ def test_a_batch_of_bed_updates_and_the_expiry_of_holds_lock_pools_in_one_order(
     outcome: dict[str, Any] = {}
 
     def batch() -> None:
-        now = datetime.now(UTC)
-        writes = {
-            i: beds.PoolWrite(h, beds.BedCounts("icu", 2, 0, 0), now, "test")
-            for i, h in enumerate((second, first))
-        }
-        try:
-            with unit_of_work() as s:
-                outcome["written"] = beds.write_together(s, writes, lambda p: p.total)
-        except BaseException as exc:
-            errors.append(exc)
+        _two_pools_to_two_beds(second, first, outcome, errors)
 
     def expiry() -> None:
         try:
@@ -101,18 +125,13 @@ def test_a_batch_of_bed_updates_and_the_expiry_of_holds_lock_pools_in_one_order(
             errors.append(exc)
 
     # Someone holds the first pool's row; the batch, then the expiry pass, wait for it.
-    with get_engine().connect() as blocker:
-        blocker.execute(
-            select(BedPool.id).where(BedPool.hospital_id == first).with_for_update()
-        ).all()
-        threads = [threading.Thread(target=batch), threading.Thread(target=expiry)]
-        threads[0].start()
-        _until(lambda: _waiting_on_locks() >= 1, "the batch to wait for the first pool")
-        threads[1].start()
-        _until(lambda: _waiting_on_locks() >= 2, "the expiry pass to wait for a pool")
-        blocker.rollback()
-    for t in threads:
-        t.join(30)
+    _queued_behind_a_held_row(
+        first,
+        [
+            (batch, "the batch to wait for the first pool"),
+            (expiry, "the expiry pass to wait for a pool"),
+        ],
+    )
 
     assert not errors, errors
     assert outcome == {"written": {0: 2, 1: 2}, "expired": 2}
@@ -145,16 +164,7 @@ def test_a_match_batch_and_a_batch_of_bed_updates_lock_pools_in_one_order():
     outcome: dict[str, Any] = {}
 
     def bed_updates() -> None:
-        now = datetime.now(UTC)
-        writes = {
-            i: beds.PoolWrite(h, beds.BedCounts("icu", 2, 0, 0), now, "test")
-            for i, h in enumerate((second, first))
-        }
-        try:
-            with unit_of_work() as s:
-                outcome["written"] = beds.write_together(s, writes, lambda p: p.total)
-        except BaseException as exc:
-            errors.append(exc)
+        _two_pools_to_two_beds(second, first, outcome, errors)
 
     def matches() -> None:
         try:
@@ -166,18 +176,13 @@ def test_a_match_batch_and_a_batch_of_bed_updates_lock_pools_in_one_order():
     # Had the batch taken its holds in its ranking's order, it would hold `second` and wait
     # for `first`, while the bed updates, let through first, take `first` and wait for
     # `second`: a deadlock, which PostgreSQL breaks by failing one of them.
-    with get_engine().connect() as blocker:
-        blocker.execute(
-            select(BedPool.id).where(BedPool.hospital_id == first).with_for_update()
-        ).all()
-        threads = [threading.Thread(target=bed_updates), threading.Thread(target=matches)]
-        threads[0].start()
-        _until(lambda: _waiting_on_locks() >= 1, "the bed updates to wait for the first pool")
-        threads[1].start()
-        _until(lambda: _waiting_on_locks() >= 2, "the match batch to wait for a pool")
-        blocker.rollback()
-    for t in threads:
-        t.join(30)
+    _queued_behind_a_held_row(
+        first,
+        [
+            (bed_updates, "the bed updates to wait for the first pool"),
+            (matches, "the match batch to wait for a pool"),
+        ],
+    )
 
     assert not errors, errors
     assert outcome == {"written": {0: 2, 1: 2}, "matched": {urgent: "held", routine: "held"}}
