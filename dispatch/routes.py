@@ -194,6 +194,7 @@ async def put_beds(
         _put_beds_together,
         size=s.bed_batch_size,
         running=s.bed_batches_running,
+        gather_s=s.hot_batch_gather_ms / 1000,
     )
     return await together.submit(BedPut(hospital_id, bed_type, body, token, x_api_key))
 

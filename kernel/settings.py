@@ -133,6 +133,9 @@ class Settings(BaseSettings):
     # Bed updates (PUT of one pool) waiting together are written together, the same way.
     bed_batch_size: int = Field(default=64, ge=1, le=1000)
     bed_batches_running: int = Field(default=2, ge=1, le=200)
+    # While a batch of either is being written, the next gathers for this long before it
+    # starts (kernel/batches.py); 0 starts it with whatever waits.
+    hot_batch_gather_ms: float = Field(default=2.0, ge=0, le=100)
     # The garbage collector of each API process (kernel/runtime_observe.py): freeze what is
     # built at start-up, collect the young generation after this many allocations (0 leaves
     # Python's own policy: 700, and nothing frozen), freeze what each full collection leaves,
