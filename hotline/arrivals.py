@@ -49,6 +49,7 @@ def batches_for(state: Any, r: redis.Redis) -> Batches[Arrival, calls.CallReceip
         partial(arrive_batch, r),
         size=s.arrival_batch_size,
         running=s.arrival_batches_running,
+        gather_s=s.hot_batch_gather_ms / 1000,
     )
 
 
@@ -83,22 +84,35 @@ def receive_together(
         ((i, one),) = arrivals.items()
         return {i: _alone(session, r, one)}
     results: dict[int, Result] = {}
-    firsts: dict[str, int] = {}
+    # Each call id and each caller once to a batch: the rows are written together at the
+    # end, so an arrival could not see an earlier one of the same batch (a retry of the
+    # same call; the same caller's call just recorded as abandoned, which makes a
+    # returning caller). Those are taken after the batch, one at a time.
+    taken: list[int] = []
+    later: list[int] = []
+    pids: set[str] = set()
+    callers: set[str] = set()
     for i, p in arrivals.items():
-        firsts.setdefault(p.provider_call_id, i)
-    later = [i for i in arrivals if firsts[arrivals[i].provider_call_id] != i]
+        if p.provider_call_id in pids or p.caller in callers:
+            later.append(i)
+            continue
+        pids.add(p.provider_call_id)
+        callers.add(p.caller)
+        taken.append(i)
     fresh: list[tuple[int, Any]] = []
     try:
         with inserts_together(session):
-            for i in firsts.values():
+            asked = [(arrivals[i].provider_call_id, arrivals[i].caller) for i in taken]
+            probes = calls.arrival_probes(session, asked)
+            for i in taken:
                 p = arrivals[i]
-                probe = calls.arrival_probe(session, p.provider_call_id, p.caller)
+                probe = probes[p.provider_call_id]
                 if probe.known is not None:
                     later.append(i)  # a retry of a recorded call: the single path answers it
                     continue
                 try:
                     call = calls.record_arrival(
-                        session, p.provider_call_id, p.caller, p.digits, probe
+                        session, p.provider_call_id, p.caller, p.digits, probe, write_soon=True
                     )
                 except DomainError as exc:  # an unknown branch: refused before any write
                     results[i] = exc
@@ -110,25 +124,30 @@ def receive_together(
         # nothing of the batch is written. Take each the way a single arrival is taken.
         session.rollback()
         return {i: results.get(i) or _alone(session, r, arrivals[i]) for i in arrivals}
-    # Into their queues. The decisions of the whole batch are written as ONE decision, so
-    # that its rows are locked in the global order (offers, calls, doctors; see
-    # hotline/outcomes.py) as every other writer locks them: two decisions written one
-    # after the other in one transaction could deadlock with another process.
+    # Into their queues, in one round trip. The decisions of the whole batch are written
+    # as ONE decision, so that its rows are locked in the global order (offers, calls,
+    # doctors; see hotline/outcomes.py) as every other writer locks them: two decisions
+    # written one after the other in one transaction could deadlock with another process.
     decided: list[tuple[int, Any, Outcome]] = []
     alone: list[tuple[int, Any]] = []
+    queueing: list[tuple[int, Any]] = []
     for i, call in fresh:
         if call.status in (CallStatus.REJECTED, CallStatus.ABANDONED):
             alone.append((i, call))  # never queued: route_call tells the gateway
-            continue
-        try:
-            outcome = calls.queue_in_redis(r, call)
-        except Exception as exc:  # committed, not queued: the retry queues it
-            results[i] = exc
-            continue
-        if outcome.result in calls.NOT_QUEUED:
+        else:
+            queueing.append((i, call))
+    try:
+        outcomes = calls.queue_many_in_redis(r, [call for _, call in queueing])
+    except Exception as exc:  # committed, not queued: each retry queues its call
+        outcomes = [exc] * len(queueing)
+    for (i, call), outcome in zip(queueing, outcomes, strict=True):
+        if isinstance(outcome, Exception):
+            results[i] = outcome  # committed, not queued: the retry queues it
+        elif outcome.result in calls.NOT_QUEUED:
             alone.append((i, call))  # full, gone or queued meanwhile: route_call decides
         else:
             decided.append((i, call, outcome))
+    alone.sort(key=lambda item: item[0])
     try:
         with inserts_together(session):
             apply_outcome(session, r, merged([o for _, _, o in decided]), actor="routing")

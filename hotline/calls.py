@@ -179,10 +179,64 @@ def arrival_probe(session: Session, provider_call_id: str, caller: str) -> Any:
     return session.execute(_ARRIVAL_PROBE, params).one()
 
 
+@dataclass(frozen=True)
+class Probe:
+    """What _ARRIVAL_PROBE reads for one arrival, read for many at once (arrival_probes)."""
+
+    known: str | None
+    hung_up_at: datetime | None
+    gave_up_recently: bool
+    has_patients: bool
+
+
+def arrival_probes(session: Session, arrivals: list[tuple[str, str]]) -> dict[str, Probe]:
+    """arrival_probe for many (provider_call_id, caller), each caller once: four statements
+    whatever their number, instead of one each. Keyed by provider_call_id."""
+    pids = [pid for pid, _ in arrivals]
+    callers = [caller for _, caller in arrivals]
+    params = {"pids": pids, "callers": callers, "since": _since()}
+    known = dict(session.execute(_KNOWN_CALLS, params).all())
+    hung_up = dict(session.execute(_HUNG_UP_FIRST, params).all())
+    gave_up = set(session.scalars(_GAVE_UP_RECENTLY, params))
+    on_file = set(session.scalars(_HAS_PATIENTS, params))
+    return {
+        pid: Probe(known.get(pid), hung_up.get(pid), caller in gave_up, caller in on_file)
+        for pid, caller in arrivals
+    }
+
+
+_pids: BindParameter[list[str]] = bindparam("pids", expanding=True)
+_callers: BindParameter[list[str]] = bindparam("callers", expanding=True)
+_KNOWN_CALLS = select(Call.provider_call_id, Call.id).where(Call.provider_call_id.in_(_pids))
+_HUNG_UP_FIRST = select(HangupBeforeCall.provider_call_id, HangupBeforeCall.hung_up_at).where(
+    HangupBeforeCall.provider_call_id.in_(_pids)
+)
+_GAVE_UP_RECENTLY = (
+    select(Call.caller)
+    .where(
+        Call.caller.in_(_callers),
+        Call.status == CallStatus.ABANDONED,
+        Call.created_at >= bindparam("since", type_=Call.created_at.type),
+    )
+    .distinct()
+)
+_HAS_PATIENTS = select(PatientPhone.phone).where(PatientPhone.phone.in_(_callers)).distinct()
+
+
 def record_arrival(
-    session: Session, provider_call_id: str, caller: str, digits: str, probe: Any
+    session: Session,
+    provider_call_id: str,
+    caller: str,
+    digits: str,
+    probe: Any,
+    *,
+    write_soon: bool = False,
 ) -> Call:
-    """Write a new call's row (not committed). Refuses an unknown branch before writing."""
+    """Write a new call's row (not committed). Refuses an unknown branch before writing.
+
+    write_soon: inside an `inserts_together` block, the row is written with the block's
+    others, at its end.
+    """
     branch = cached_branch_by_digit(session, digits)
     risk = caller_risk(session, caller) if probe.has_patients else None
     return register_call(
@@ -192,6 +246,7 @@ def record_arrival(
         branch=branch,
         priority=_priority_from(risk, bool(probe.gave_up_recently)),
         hung_up_at=probe.hung_up_at,
+        write_soon=write_soon,
     )
 
 
@@ -223,11 +278,13 @@ def register_call(
     origin_call_id: str | None = None,
     task_ref: str | None = None,
     hung_up_at: datetime | None = None,
+    write_soon: bool = False,
 ) -> Call:
     """Write the call row; the caller's transaction must commit before route_call runs.
 
     hung_up_at: the caller had already hung up when the call was reported; it is recorded
     as abandoned then, and never queued.
+    write_soon: see record_arrival.
     """
     prio, reason = priority or caller_priority(session, caller)
     now = utcnow()
@@ -251,7 +308,7 @@ def register_call(
         row["abandoned_at"] = row["ended_at"] = hung_up_at
     elif not branch_is_open(branch):
         row["status"], row["reject_reason"] = CallStatus.REJECTED, RejectReason.BRANCH_CLOSED
-    call = insert_row(session, Call, row, branch=branch)  # one Core INSERT, no flush
+    call = insert_row(session, Call, row, soon=write_soon, branch=branch)  # Core, no flush
     events.record(
         session,
         kind="call.received",
@@ -313,16 +370,26 @@ NOT_QUEUED = ("ended", "exists", "full")
 
 def queue_in_redis(r: redis.Redis, call: Call) -> Outcome:
     """Routing's decision on a committed call: queued (and maybe offered), or why not."""
-    return router_for(r).enqueue(
-        call_id=call.id,
-        branch=call.branch.digit,
-        priority=call.priority,
-        queued_ms=to_ms(call.queued_at),
-        caller=call.caller,
-        max_queue=call.branch.max_queue,
-        timeout_ms=offer_timeout_ms(),
-        callback=call.direction != CallDirection.INBOUND,
-    )
+    return router_for(r).enqueue(**_enqueue_args(call))
+
+
+def queue_many_in_redis(r: redis.Redis, calls: list[Call]) -> list[Outcome | Exception]:
+    """queue_in_redis for each committed call, in order, in one round trip to Redis: each
+    call's decision, or the error its script answered."""
+    return router_for(r).enqueue_many([_enqueue_args(call) for call in calls])
+
+
+def _enqueue_args(call: Call) -> dict[str, Any]:
+    return {
+        "call_id": call.id,
+        "branch": call.branch.digit,
+        "priority": call.priority,
+        "queued_ms": to_ms(call.queued_at),
+        "caller": call.caller,
+        "max_queue": call.branch.max_queue,
+        "timeout_ms": offer_timeout_ms(),
+        "callback": call.direction != CallDirection.INBOUND,
+    }
 
 
 def queued(session: Session, call: Call, outcome: Outcome) -> CallReceipt:

@@ -23,15 +23,23 @@ from kernel.db import Base
 T = TypeVar("T", bound=Base)
 
 
-def insert_row(session: Session, model: type[T], values: dict[str, Any], **related: Any) -> T:
+def insert_row(
+    session: Session, model: type[T], values: dict[str, Any], *, soon: bool = False, **related: Any
+) -> T:
     """INSERT `values` (every column not given is NULL) and return the persistent instance.
 
     related: relationships to set without history (e.g. branch=the loaded branch).
     Raises IntegrityError like a flush would.
+    soon: written as insert_soon writes (inside an `inserts_together` block, with the
+    block's other rows at its end, where an IntegrityError is raised): only for a row no
+    statement of the block reads.
     """
     row = {a.key: values.get(a.key) for a in model.__mapper__.column_attrs}
     columns = {a.columns[0].name: row[a.key] for a in model.__mapper__.column_attrs}
-    session.execute(table_insert(model), columns)
+    if soon:
+        insert_soon(session, model, columns)
+    else:
+        session.execute(table_insert(model), columns)
     obj = model(**row)
     make_transient_to_detached(obj)
     session.add(obj)

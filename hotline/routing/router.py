@@ -92,7 +92,10 @@ class Router:
         return keys.score(priority, queued_ms)
 
     def _run(self, script: Any, args: list[Any]) -> Outcome:
-        res = script(keys=[], args=args)
+        return self._parsed(script(keys=[], args=args))
+
+    @staticmethod
+    def _parsed(res: Any) -> Outcome:
         out = parse(str(res[0]), str(res[1]), res[2])
         if len(res) > 3:
             out.position, out.staffed = int(res[3]), int(res[4])
@@ -114,6 +117,20 @@ class Router:
     ) -> Outcome:
         args = [call_id, branch, self.score(priority, queued_ms), queued_ms, caller]
         return self._run(self._enqueue, [*args, max_queue, timeout_ms, "1" if callback else "0"])
+
+    def enqueue_many(self, calls: list[dict[str, Any]]) -> list[Outcome | Exception]:
+        """enqueue for each of `calls` (its keyword arguments), in order, in one round trip.
+
+        Each script runs alone in Redis, in the list's order, as separate calls would; a
+        script that fails answers its own error. A connection that fails raises.
+        """
+        pipe = self.r.pipeline(transaction=False)
+        for c in calls:
+            args = [c["call_id"], c["branch"], self.score(c["priority"], c["queued_ms"])]
+            args += [c["queued_ms"], c["caller"], c["max_queue"], c["timeout_ms"]]
+            self._enqueue(keys=[], args=[*args, "1" if c.get("callback") else "0"], client=pipe)
+        replies = pipe.execute(raise_on_error=False)
+        return [x if isinstance(x, Exception) else self._parsed(x) for x in replies]
 
     def set_presence(
         self, *, doctor_id: str, state: str, branches: dict[str, int] | None, timeout_ms: int

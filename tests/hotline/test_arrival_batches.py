@@ -138,3 +138,66 @@ def test_a_batch_that_loses_a_call_to_another_process_takes_its_arrivals_one_by_
         assert sorted(s.scalars(select(Call.provider_call_id))) == ["race-0", "race-1", "race-2"]
     assert r.zcard(keys.queue("3")) == 3
     assert_routing_invariants(r)
+
+
+def test_a_caller_twice_in_one_batch_is_taken_as_if_the_calls_came_one_after_the_other(r):
+    """The batch writes its rows at its end, so the second call of a caller cannot see the
+    first. Here the first was over before it reached us (the hang-up came first): it is
+    recorded abandoned, and the same caller's next call is a returning caller's."""
+    from hotline import calls
+
+    seed_branches()
+    now = time.time()
+    with unit_of_work() as s:
+        calls.hangup_before_call(s, "twice-0")
+    items = [
+        _signed("twice-0", "0908000000", at=now),
+        _signed("other-0", "0908000001", at=now),
+        _signed("twice-1", "0908000000", at=now),
+    ]
+    first, other, second = arrivals.arrive_batch(r, items)
+    assert isinstance(first, CallReceipt) and first.status == "abandoned", first
+    assert isinstance(other, CallReceipt) and other.status == "queued", other
+    assert isinstance(second, CallReceipt) and second.status == "queued", second
+    with unit_of_work() as s:
+        priority = dict(s.execute(select(Call.provider_call_id, Call.priority)).all())
+    assert priority == {
+        "twice-0": calls.Priority.ROUTINE,
+        "other-0": calls.Priority.ROUTINE,
+        "twice-1": calls.Priority.RETURNING,
+    }
+    # The returning caller is answered first, though their call came last.
+    assert r.zrange(keys.queue("3"), 0, -1) == [second.call_id, other.call_id]
+    assert_routing_invariants(r)
+
+
+def test_the_batch_queues_its_calls_in_one_round_trip_each_deciding_alone(r):
+    """Router.enqueue_many: the calls join their queue in the list's order, as separate
+    enqueues would, and a call whose script fails answers its own error."""
+    import redis as redis_lib
+
+    from hotline.routing.router import Router
+
+    def call(call_id: str, max_queue: object = 100) -> dict[str, object]:
+        at = int(time.time() * 1000)
+        return {
+            "call_id": call_id,
+            "branch": "3",
+            "priority": 4,
+            "queued_ms": at,
+            "caller": f"caller-{call_id}",
+            "max_queue": max_queue,
+            "timeout_ms": 20_000,
+        }
+
+    first, broken, last = Router(r).enqueue_many(
+        [call("many-a"), call("many-bad", max_queue="not a number"), call("many-c")]
+    )
+    assert isinstance(broken, redis_lib.ResponseError), broken
+    assert not isinstance(first, Exception) and not isinstance(last, Exception)
+    assert (first.result, first.position) == ("queued", 1)
+    assert (last.result, last.position) == ("queued", 2)
+    assert r.zrange(keys.queue("3"), 0, -1) == ["many-a", "many-c"]
+    (again,) = Router(r).enqueue_many([call("many-a")])  # already in line: not twice
+    assert not isinstance(again, Exception) and again.result == "exists"
+    assert r.zcard(keys.queue("3")) == 2
