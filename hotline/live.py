@@ -57,8 +57,8 @@ class Hub:
                 pubsub = r.pubsub()
                 await pubsub.psubscribe(*self.patterns)
                 async for msg in pubsub.listen():
-                    if msg.get("type") != "pmessage":
-                        continue
+                    if msg.get("type") != "pmessage" or msg["channel"] not in self.listeners:
+                        continue  # nobody in this process listens: not even parsed
                     try:
                         data = json.loads(msg["data"])
                     except ValueError:

@@ -19,6 +19,7 @@ from kernel import events
 from kernel.accounts import Principal, Role
 from kernel.deps import RedisDep, SessionDep, require_roles
 from kernel.errors import Conflict, Forbidden, NotFound, Unauthorized
+from kernel.redisconn import get_redis
 from kernel.security import first_use_of, signature_problem
 
 router = APIRouter(prefix="/api/v1")
@@ -58,6 +59,13 @@ async def verified_body(
 
 VerifiedBody = Annotated[tuple[bytes, str], Depends(verified_body)]
 
+# The two headers verified_body reads, for the OpenAPI document of a route that reads
+# them itself.
+SIGNED_HEADERS = [
+    {"name": name, "in": "header", "required": False, "schema": {"type": "string"}}
+    for name in ("x-hotline-timestamp", "x-hotline-signature")
+]
+
 
 def refuse_replay(r: redis.Redis, signature: str) -> None:
     if not first_use_of(r, signature):
@@ -83,15 +91,19 @@ SignedBody = Annotated[bytes, Depends(signed_body)]
         422: {"description": "no open branch has these digits, or a malformed body"},
         503: {"description": "the queue could not be reached: retry with the same id"},
     },
+    openapi_extra={"parameters": SIGNED_HEADERS},
 )
-async def incoming_call(
-    request: Request, r: RedisDep, verified: VerifiedBody
-) -> schemas.CallReceiptOut:
+async def incoming_call(request: Request) -> schemas.CallReceiptOut:
     # The lean path: the signature is checked on the event loop, and everything that
     # waits on Redis or the database runs in a worker-thread hop on one connection,
     # shared with the arrivals that came at the same moment (hotline/arrivals.py; see
-    # docs/architecture.md, "The arrival's lean path").
-    receipt = await arrivals.batches_for(request.app.state, r).submit(verified)
+    # docs/architecture.md, "The arrival's lean path"). No dependencies to solve: the
+    # signed headers are read here (they are documented by openapi_extra above).
+    headers = request.headers
+    verified = await verified_body(
+        request, headers.get("x-hotline-timestamp"), headers.get("x-hotline-signature")
+    )
+    receipt = await arrivals.batches_for(request.app.state, get_redis()).submit(verified)
     return schemas.CallReceiptOut(**receipt.__dict__)
 
 
