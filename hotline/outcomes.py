@@ -17,7 +17,7 @@ from datetime import UTC, datetime
 from typing import Any, cast
 
 import redis
-from sqlalchemy import Table, Update, bindparam, func, update
+from sqlalchemy import Table, Update, bindparam, func, select, update
 from sqlalchemy.orm import Session
 from sqlalchemy.orm.attributes import set_committed_value
 from sqlalchemy.orm.util import identity_key
@@ -110,21 +110,59 @@ def apply_outcome(
         events.after_commit(session, lambda: _publish(r, pushes))
 
 
-def _write_calls(
-    session: Session, writes: list[tuple[str, int, dict[str, Any], dict[str, Any]]]
-) -> None:
+CallWrite = tuple[str, int, dict[str, Any], dict[str, Any]]  # id, version, state, facts
+
+
+def _write_calls(session: Session, writes: list[CallWrite]) -> None:
     # Stable sort: each call's own transitions stay in decision order.
-    for call_id, version, state, facts in sorted(writes, key=lambda w: w[0]):
-        params = {"w_id": call_id, "w_version": version}
-        params.update({f"w_{k}": v for k, v in state.items()})
-        if session.execute(_CALL_STATE, params).rowcount == 1:  # type: ignore[attr-defined]
+    ordered = sorted(writes, key=lambda w: w[0])
+    start = 0
+    while start < len(ordered):
+        end = start
+        while end < len(ordered) and not ordered[end][3]:
+            end += 1
+        if end - start > 1:  # writes of state alone: in one executemany, in the same order
+            _write_states(session, ordered[start:end])
+            start = end
+        else:
+            _write_one_call(session, *ordered[start])
+            start += 1
+
+
+def _write_states(session: Session, writes: list[CallWrite]) -> None:
+    """Several calls' state writes in one round trip (a batch of arrivals' decision).
+
+    The conditional UPDATE is the same as one at a time, run in the same order. When every
+    write took, each call this session holds takes its values; otherwise the versions the
+    rows now have say which writes took (the rows stay locked until the commit).
+    """
+    params = [
+        {"w_id": call_id, "w_version": version, **{f"w_{k}": v for k, v in state.items()}}
+        for call_id, version, state, _ in writes
+    ]
+    took = session.execute(_CALL_STATE, params).rowcount  # type: ignore[attr-defined]
+    versions: dict[str, int] = {}
+    if took != len(writes):
+        ids = sorted({w[0] for w in writes})
+        versions = {i: v for i, v in session.execute(_CALL_VERSIONS, {"ids": ids})}
+    for call_id, version, state, _ in writes:
+        if took == len(writes) or versions.get(call_id) == version:
             _loaded(session, Call, call_id, {**state, "routing_version": version})
-        if facts:
-            params = {"w_id": call_id, **{f"w_{k}": v for k, v in facts.items()}}
-            session.execute(_call_facts(tuple(sorted(facts))), params)
-            call = session.identity_map.get(identity_key(Call, call_id))
-            if call is not None:  # read again if this request looks at them
-                session.expire(call, list(facts))
+
+
+def _write_one_call(
+    session: Session, call_id: str, version: int, state: dict[str, Any], facts: dict[str, Any]
+) -> None:
+    params = {"w_id": call_id, "w_version": version}
+    params.update({f"w_{k}": v for k, v in state.items()})
+    if session.execute(_CALL_STATE, params).rowcount == 1:  # type: ignore[attr-defined]
+        _loaded(session, Call, call_id, {**state, "routing_version": version})
+    if facts:
+        params = {"w_id": call_id, **{f"w_{k}": v for k, v in facts.items()}}
+        session.execute(_call_facts(tuple(sorted(facts))), params)
+        call = session.identity_map.get(identity_key(Call, call_id))
+        if call is not None:  # read again if this request looks at them
+            session.expire(call, list(facts))
 
 
 def _write_doctors(session: Session, outcome: Outcome) -> None:
@@ -163,6 +201,9 @@ _DOCTOR_STATE = (
         presence_at=bindparam("w_at"),
         presence_version=bindparam("w_version"),
     )
+)
+_CALL_VERSIONS = select(_calls.c.id, _calls.c.routing_version).where(
+    _calls.c.id.in_(bindparam("ids", expanding=True))
 )
 _facts_statements: dict[tuple[str, ...], Update] = {}
 

@@ -161,3 +161,34 @@ def test_presence_and_events_carry_the_time_redis_decided(r, doctor):
             select(Event).where(Event.subject_id == call_id, Event.kind == "call.connected")
         ).one()
         assert ev.at == decided
+
+
+def test_a_decision_on_many_calls_loses_only_the_states_a_newer_write_overtook(r):
+    """A batch of arrivals' decision writes its calls' states in one statement; a call whose
+    row already holds a newer version keeps it, the others take theirs, and the instances
+    the writer holds show what the rows hold."""
+    from hotline.routing.outcome import CallChange, Outcome
+    from hotline.vocab import CallStatus
+
+    seed_branches()
+    with unit_of_work() as s:
+        branch = branches.branch_by_digit(s, "3")
+        made = [
+            calls.register_call(
+                s, provider_call_id=f"many-{i}", caller=f"0903{i:06d}", branch=branch
+            )
+            for i in range(3)
+        ]
+        ids = [c.id for c in made]
+    with unit_of_work() as s:  # a newer decision on the middle call was written first
+        s.execute(Call.__table__.update().where(Call.id == ids[1]).values(routing_version=9))
+    now_ms = int(time.time() * 1000)
+    changes = [CallChange(i, CallStatus.QUEUED, 5, "queued", "", now_ms) for i in ids]
+    with unit_of_work() as s:
+        held = [s.get(Call, i) for i in ids]
+        outcomes.apply_outcome(s, r, Outcome(result="ok", calls=changes), actor="routing")
+        seen = [(c.routing_version, c.status) for c in held if c is not None]
+    with unit_of_work() as s:
+        rows = [(c.routing_version, c.status) for c in (s.get(Call, i) for i in ids) if c]
+    assert rows == [(5, "queued"), (9, "queued"), (5, "queued")]
+    assert seen == rows
