@@ -114,8 +114,14 @@ CallWrite = tuple[str, int, dict[str, Any], dict[str, Any]]  # id, version, stat
 
 
 def _write_calls(session: Session, writes: list[CallWrite]) -> None:
-    # Stable sort: each call's own transitions stay in decision order.
-    ordered = sorted(writes, key=lambda w: w[0])
+    # Of one call's state writes in a decision only the newest can take (its versions only
+    # grow; an offer made at once writes "offered" and the older "queued"): the others are
+    # not sent, unless they carry facts. Stable sort: each call's own writes stay in order.
+    newest: dict[str, int] = {}
+    for call_id, version, _, _ in writes:
+        newest[call_id] = max(version, newest.get(call_id, version))
+    kept = [w for w in writes if w[3] or w[1] == newest[w[0]]]
+    ordered = sorted(kept, key=lambda w: w[0])
     start = 0
     while start < len(ordered):
         end = start
