@@ -115,8 +115,35 @@ class Router:
         timeout_ms: int,
         callback: bool = False,
     ) -> Outcome:
-        args = [call_id, branch, self.score(priority, queued_ms), queued_ms, caller]
-        return self._run(self._enqueue, [*args, max_queue, timeout_ms, "1" if callback else "0"])
+        args = self._enqueue_argv(
+            call_id=call_id,
+            branch=branch,
+            priority=priority,
+            queued_ms=queued_ms,
+            caller=caller,
+            max_queue=max_queue,
+            timeout_ms=timeout_ms,
+            callback=callback,
+        )
+        return self._run(self._enqueue, args)
+
+    @classmethod
+    def _enqueue_argv(
+        cls,
+        *,
+        call_id: str,
+        branch: str,
+        priority: int,
+        queued_ms: int,
+        caller: str,
+        max_queue: int,
+        timeout_ms: int,
+        callback: bool = False,
+    ) -> list[Any]:
+        """enqueue.lua's ARGV (see its header)."""
+        score = cls.score(priority, queued_ms)
+        flag = "1" if callback else "0"
+        return [call_id, branch, score, queued_ms, caller, max_queue, timeout_ms, flag]
 
     def enqueue_many(self, calls: list[dict[str, Any]]) -> list[Outcome | Exception]:
         """enqueue for each of `calls` (its keyword arguments), in order, in one round trip.
@@ -126,9 +153,7 @@ class Router:
         """
         pipe = self.r.pipeline(transaction=False)
         for c in calls:
-            args = [c["call_id"], c["branch"], self.score(c["priority"], c["queued_ms"])]
-            args += [c["queued_ms"], c["caller"], c["max_queue"], c["timeout_ms"]]
-            self._enqueue(keys=[], args=[*args, "1" if c.get("callback") else "0"], client=pipe)
+            self._enqueue(keys=[], args=self._enqueue_argv(**c), client=pipe)
         replies = pipe.execute(raise_on_error=False)
         return [x if isinstance(x, Exception) else self._parsed(x) for x in replies]
 
