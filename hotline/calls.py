@@ -63,9 +63,7 @@ def offer_timeout_ms() -> int:
 def caller_priority(session: Session, caller: str) -> tuple[Priority, str]:
     risk = caller_risk(session, caller)
     returning = session.scalar(
-        select(func.count(Call.id)).where(
-            Call.caller == caller, Call.status == CallStatus.ABANDONED, Call.created_at >= _since()
-        )
+        select(exists().where(Call.caller == caller, *_GAVE_UP)), {"since": _since()}
     )
     return _priority_from(risk, bool(returning))
 
@@ -151,9 +149,27 @@ def receive(
     return receipt_for(r, call)
 
 
-# What an arrival reads before it writes, in one statement (one round trip): the call if
-# this id is known, a hang-up that came first, whether the caller gave up recently, and
-# whether any patient is on the number (only then is the patients' risk read).
+# The rule both probes below apply for "the caller gave up recently": a call of theirs
+# was abandoned within the returning-caller window (`since`).
+_GAVE_UP = (
+    Call.status == CallStatus.ABANDONED,
+    Call.created_at >= bindparam("since", type_=Call.created_at.type),
+)
+
+
+@dataclass(frozen=True)
+class Probe:
+    """What an arrival reads before it writes: the call if this id is known, a hang-up that
+    came first, whether the caller gave up recently, and whether any patient is on the
+    number (only then is the patients' risk read)."""
+
+    known: str | None
+    hung_up_at: datetime | None
+    gave_up_recently: bool
+    has_patients: bool
+
+
+# A lone arrival's probe, in one statement (one round trip).
 _pid: BindParameter[str] = bindparam("pid")
 _caller: BindParameter[str] = bindparam("caller")
 _ARRIVAL_PROBE = select(
@@ -162,35 +178,20 @@ _ARRIVAL_PROBE = select(
     .where(HangupBeforeCall.provider_call_id == _pid)
     .scalar_subquery()
     .label("hung_up_at"),
-    exists()
-    .where(
-        Call.caller == _caller,
-        Call.status == CallStatus.ABANDONED,
-        Call.created_at >= bindparam("since", type_=Call.created_at.type),
-    )
-    .label("gave_up_recently"),
+    exists().where(Call.caller == _caller, *_GAVE_UP).label("gave_up_recently"),
     exists().where(PatientPhone.phone == _caller).label("has_patients"),
 )
 
 
-def arrival_probe(session: Session, provider_call_id: str, caller: str) -> Any:
-    """What an arrival reads before it writes (one statement; see _ARRIVAL_PROBE)."""
+def arrival_probe(session: Session, provider_call_id: str, caller: str) -> Probe:
+    """One arrival's Probe, in one statement."""
     params = {"pid": provider_call_id, "caller": caller, "since": _since()}
-    return session.execute(_ARRIVAL_PROBE, params).one()
-
-
-@dataclass(frozen=True)
-class Probe:
-    """What _ARRIVAL_PROBE reads for one arrival, read for many at once (arrival_probes)."""
-
-    known: str | None
-    hung_up_at: datetime | None
-    gave_up_recently: bool
-    has_patients: bool
+    row = session.execute(_ARRIVAL_PROBE, params).one()
+    return Probe(row.known, row.hung_up_at, bool(row.gave_up_recently), bool(row.has_patients))
 
 
 def arrival_probes(session: Session, arrivals: list[tuple[str, str]]) -> dict[str, Probe]:
-    """arrival_probe for many (provider_call_id, caller), each caller once: four statements
+    """The Probe of many (provider_call_id, caller), each caller once: four statements
     whatever their number, instead of one each. Keyed by provider_call_id."""
     pids = [pid for pid, _ in arrivals]
     callers = [caller for _, caller in arrivals]
@@ -211,15 +212,7 @@ _KNOWN_CALLS = select(Call.provider_call_id, Call.id).where(Call.provider_call_i
 _HUNG_UP_FIRST = select(HangupBeforeCall.provider_call_id, HangupBeforeCall.hung_up_at).where(
     HangupBeforeCall.provider_call_id.in_(_pids)
 )
-_GAVE_UP_RECENTLY = (
-    select(Call.caller)
-    .where(
-        Call.caller.in_(_callers),
-        Call.status == CallStatus.ABANDONED,
-        Call.created_at >= bindparam("since", type_=Call.created_at.type),
-    )
-    .distinct()
-)
+_GAVE_UP_RECENTLY = select(Call.caller).where(Call.caller.in_(_callers), *_GAVE_UP).distinct()
 _HAS_PATIENTS = select(PatientPhone.phone).where(PatientPhone.phone.in_(_callers)).distinct()
 
 
@@ -228,7 +221,7 @@ def record_arrival(
     provider_call_id: str,
     caller: str,
     digits: str,
-    probe: Any,
+    probe: Probe,
     *,
     write_soon: bool = False,
 ) -> Call:
@@ -244,14 +237,14 @@ def record_arrival(
         provider_call_id=provider_call_id,
         caller=caller,
         branch=branch,
-        priority=_priority_from(risk, bool(probe.gave_up_recently)),
+        priority=_priority_from(risk, probe.gave_up_recently),
         hung_up_at=probe.hung_up_at,
         write_soon=write_soon,
     )
 
 
 def _record_arrival(
-    session: Session, provider_call_id: str, caller: str, digits: str, probe: Any
+    session: Session, provider_call_id: str, caller: str, digits: str, probe: Probe
 ) -> tuple[Call, bool]:
     """(the call, whether this attempt recorded it)."""
     try:

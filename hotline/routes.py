@@ -20,7 +20,7 @@ from kernel.accounts import Principal, Role
 from kernel.deps import RedisDep, SessionDep, require_roles
 from kernel.errors import Conflict, Forbidden, NotFound, Unauthorized
 from kernel.redisconn import get_redis
-from kernel.security import first_use_of, signature_problem
+from kernel.security import SIGNATURE_HEADER, TIMESTAMP_HEADER, first_use_of, signature_problem
 
 router = APIRouter(prefix="/api/v1")
 
@@ -63,7 +63,7 @@ VerifiedBody = Annotated[tuple[bytes, str], Depends(verified_body)]
 # them itself.
 SIGNED_HEADERS = [
     {"name": name, "in": "header", "required": False, "schema": {"type": "string"}}
-    for name in ("x-hotline-timestamp", "x-hotline-signature")
+    for name in (TIMESTAMP_HEADER.lower(), SIGNATURE_HEADER.lower())
 ]
 
 
@@ -101,7 +101,7 @@ async def incoming_call(request: Request) -> schemas.CallReceiptOut:
     # signed headers are read here (they are documented by openapi_extra above).
     headers = request.headers
     verified = await verified_body(
-        request, headers.get("x-hotline-timestamp"), headers.get("x-hotline-signature")
+        request, headers.get(TIMESTAMP_HEADER), headers.get(SIGNATURE_HEADER)
     )
     receipt = await arrivals.batches_for(request.app.state, get_redis()).submit(verified)
     return schemas.CallReceiptOut(**receipt.__dict__)

@@ -5,10 +5,11 @@ from __future__ import annotations
 import json
 import time
 from concurrent.futures import ThreadPoolExecutor
+from datetime import UTC, datetime, timedelta
 
 import httpx
 from fastapi.exceptions import RequestValidationError
-from sqlalchemy import select
+from sqlalchemy import select, update
 
 from hotline import arrivals
 from hotline.calls import CallReceipt
@@ -18,7 +19,7 @@ from kernel.db import unit_of_work
 from kernel.errors import DomainError, Unauthorized
 from kernel.events import Event
 from kernel.security import SIGNATURE_HEADER, TIMESTAMP_HEADER, signed_headers
-from tests.helpers import arrive, assert_routing_invariants, seed_branches
+from tests.helpers import arrive, assert_routing_invariants, login, new_patient, seed_branches
 
 PATH = "/api/v1/telephony/calls"
 
@@ -201,3 +202,55 @@ def test_the_batch_queues_its_calls_in_one_round_trip_each_deciding_alone(r):
     (again,) = Router(r).enqueue_many([call("many-a")])  # already in line: not twice
     assert not isinstance(again, Exception) and again.result == "exists"
     assert r.zcard(keys.queue("3")) == 2
+
+
+def test_a_lone_arrival_and_a_batch_read_the_same_facts_of_a_caller(r, client):
+    """A lone arrival reads its facts in one statement (arrival_probe), a batch in four
+    (arrival_probes): for each kind of caller both must read the same, or a caller's
+    priority would hang on whether someone else called at the same moment."""
+    from hotline import calls
+    from kernel.db import get_engine
+
+    seed_branches()
+    assert arrive(client, "p-known", caller="0909000001").status_code == 200
+    with unit_of_work() as s:
+        calls.hangup_before_call(s, "p-hung")
+        calls.hangup_before_call(s, "p-gone")
+        calls.hangup_before_call(s, "p-gone-long")
+    # Two callers whose call was over before it reached us: one just now, one long ago.
+    assert arrive(client, "p-gone", caller="0909000003").json()["status"] == "abandoned"
+    assert arrive(client, "p-gone-long", caller="0909000004").json()["status"] == "abandoned"
+    with get_engine().begin() as conn:
+        conn.execute(
+            update(Call)
+            .where(Call.provider_call_id == "p-gone-long")
+            .values(created_at=datetime.now(UTC) - timedelta(days=30))
+        )
+    new_patient(client, login(client, "probe-doc"), phones=["0909000005"])
+
+    asked = {
+        "p-known": "0909000001",  # a retry of a call we know
+        "p-hung": "0909000002",  # its hang-up came first
+        "p-again": "0909000003",  # gave up a moment ago
+        "p-later": "0909000004",  # gave up long before the window
+        "p-patient": "0909000005",  # a patient is on file for the number
+        "p-plain": "0909000006",  # nothing known
+    }
+    with unit_of_work() as s:
+        together = calls.arrival_probes(s, list(asked.items()))
+        alone = {pid: calls.arrival_probe(s, pid, caller) for pid, caller in asked.items()}
+        known_id = s.scalar(select(Call.id).where(Call.provider_call_id == "p-known"))
+    assert together == alone
+    facts = {
+        pid: (p.known is not None, p.hung_up_at is not None, p.gave_up_recently, p.has_patients)
+        for pid, p in alone.items()
+    }
+    assert facts == {
+        "p-known": (True, False, False, False),
+        "p-hung": (False, True, False, False),
+        "p-again": (False, False, True, False),
+        "p-later": (False, False, False, False),
+        "p-patient": (False, False, False, True),
+        "p-plain": (False, False, False, False),
+    }
+    assert alone["p-known"].known == known_id
