@@ -103,11 +103,13 @@ class WrkResult:
     p99_ms: float
     bad: int  # responses >= 400 and socket errors
     rss_mb: float
+    cpu_ms: float = 0.0  # the server's CPU per request (all its processes), ms
 
     def row(self, label: str) -> str:
         return (
             f"  {label:<34} {self.rate:8.1f} req/s  p50 {self.p50_ms:7.1f} ms"
             f"  p99 {self.p99_ms:7.1f} ms  errors {self.bad:5d}  RSS {self.rss_mb:6.1f} MB"
+            f"  server CPU {self.cpu_ms:6.3f} ms/req"
         )
 
 
@@ -148,21 +150,44 @@ def parse(out: str) -> tuple[int, float, float, float, float, int]:
     return requests, seconds, rate, pcts.get("50", 0.0), pcts.get("99", 0.0), bad
 
 
-def rss_mb(pid: int) -> float:
-    """Resident memory of a process and its children (uvicorn --workers forks them)."""
-    total = 0
-    pids = [pid]
+def _tree(pid: int) -> list[int]:
+    """A process and its children (uvicorn --workers forks them)."""
+    found, pids = [], [pid]
     while pids:
         p = pids.pop()
+        try:
+            children = Path(f"/proc/{p}/task/{p}/children").read_text().split()
+        except OSError:
+            continue
+        found.append(p)
+        pids.extend(int(c) for c in children)
+    return found
+
+
+def rss_mb(pid: int) -> float:
+    """Resident memory of a process and its children."""
+    total = 0
+    for p in _tree(pid):
         try:
             for line in Path(f"/proc/{p}/status").read_text().splitlines():
                 if line.startswith("VmRSS:"):
                     total += int(line.split()[1])
-            children = Path(f"/proc/{p}/task/{p}/children").read_text().split()
         except OSError:
             continue
-        pids.extend(int(c) for c in children)
     return total / 1024
+
+
+def cpu_s(pid: int) -> float:
+    """CPU seconds (user + system) a process and its children have used so far."""
+    tick = os.sysconf("SC_CLK_TCK")
+    total = 0
+    for p in _tree(pid):
+        try:
+            fields = Path(f"/proc/{p}/stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        total += int(fields[11]) + int(fields[12])  # utime, stime (after the name)
+    return total / tick
 
 
 def run(
@@ -176,6 +201,7 @@ def run(
 ) -> WrkResult:
     exe = ensure_wrk()
     threads = min(threads, connections)
+    cpu_before = cpu_s(server_pid) if server_pid else 0.0
     with tempfile.TemporaryDirectory(prefix="bench-wrk-") as tmp:
         data = Path(tmp, "requests.tsv")
         data.write_text("\n".join(r.line() for r in requests) + "\n")
@@ -203,10 +229,11 @@ def run(
     if out.returncode:
         raise RuntimeError(f"wrk failed: {out.stderr or out.stdout}")
     rss = rss_mb(server_pid) if server_pid else 0.0
+    cpu = cpu_s(server_pid) - cpu_before if server_pid else 0.0
     n, secs, rate, p50, p99, bad = parse(out.stdout)
     if out.stderr.strip():
         print(out.stderr.strip()[:1000], file=sys.stderr)
-    return WrkResult(n, secs, rate, p50, p99, bad, rss)
+    return WrkResult(n, secs, rate, p50, p99, bad, rss, 1000 * cpu / n if n else 0.0)
 
 
 # --------------------------------------------------------------------------- servers
