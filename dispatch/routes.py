@@ -19,7 +19,7 @@ from dispatch import (
     schemas,
     transfers,
 )
-from dispatch.models import BedPool, Hospital
+from dispatch.models import Hospital
 from dispatch.vocab import BedType, TransferStatus
 from kernel.accounts import Principal, Role, principals_for_api_keys
 from kernel.batches import batches_on
@@ -36,6 +36,8 @@ from kernel.deps import (
 from kernel.settings import get_settings
 
 router = APIRouter(prefix="/api/v1", tags=["dispatch"])
+# The hospitals' bed counts, matched before every other route (hotline/app.py).
+hot_router = APIRouter(prefix="/api/v1", tags=["dispatch"])
 
 AdminDep = Annotated[Principal, Depends(require_roles(Role.ADMIN))]
 DispatcherDep = Annotated[Principal, Depends(require_roles(Role.DISPATCHER))]
@@ -76,7 +78,7 @@ def _hospital_out(h: Hospital) -> schemas.HospitalOut:
     return schemas.HospitalOut.model_validate(h, from_attributes=True)
 
 
-def _pool_out(pool: BedPool, now: datetime) -> schemas.PoolOut:
+def _pool_out(pool: beds.PoolFigures, now: datetime) -> schemas.PoolOut:
     return schemas.PoolOut(
         bed_type=BedType(pool.bed_type),
         total=pool.total,
@@ -169,7 +171,7 @@ _BED_COUNTS_BODY = {
 }
 
 
-@router.put(
+@hot_router.put(
     "/hospitals/{hospital_id}/beds/{bed_type}",
     response_model=schemas.PoolOut,
     responses={**SCOPED, **CONFLICT},

@@ -23,6 +23,8 @@ from kernel.redisconn import get_redis
 from kernel.security import SIGNATURE_HEADER, TIMESTAMP_HEADER, first_use_of, signature_problem
 
 router = APIRouter(prefix="/api/v1")
+# The gateway's call arrivals, matched before every other route (hotline/app.py).
+hot_router = APIRouter(prefix="/api/v1")
 
 M = TypeVar("M", bound=BaseModel)
 
@@ -82,7 +84,7 @@ async def signed_body(r: RedisDep, verified: VerifiedBody) -> bytes:
 SignedBody = Annotated[bytes, Depends(signed_body)]
 
 
-@router.post(
+@hot_router.post(
     "/telephony/calls",
     response_model=schemas.CallReceiptOut,
     tags=["telephony"],
