@@ -16,6 +16,7 @@ from sqlalchemy import (
     Text,
     UniqueConstraint,
 )
+from sqlalchemy.ext.hybrid import hybrid_property
 from sqlalchemy.orm import Mapped, mapped_column
 
 from dispatch.vocab import (
@@ -85,8 +86,9 @@ class BedPool(Base):
         Index("ix_bed_pools_type", "bed_type"),
     )
 
-    @property
+    @hybrid_property
     def available(self) -> int:
+        # One formula for a loaded pool and for SQL (a batch's RETURNING, dispatch/beds.py).
         return self.total - self.occupied - self.out_of_service - self.held
 
 
