@@ -40,7 +40,6 @@ from hotline.routing.router import router_for
 from hotline.voice import routes as voice_routes
 from kernel import (
     auth_routes,
-    events,
     http_observe,
     migrate,
     runtime_observe,
@@ -99,7 +98,7 @@ async def _sweeper(interval: float, stopping: asyncio.Event) -> None:
 async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     settings = get_settings()
     migrate.require_current()
-    hub = Hub((*keys.PUSH_PATTERNS, events.EVENTS_CHANNEL + "*"))
+    hub = Hub(keys.PUSH_PATTERNS)
     app.state.hub = hub
     app.state.open_consoles = set()  # the console websockets this process holds
     app.state.figures = BranchFigures(router_for(get_redis()).branch_figures, ttl_s=0.9)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import fnmatch
 import json
 import logging
 import time
@@ -38,7 +39,12 @@ class Hub:
                 await self._task
 
     def listen(self, channel: str, deliver: Callable[[dict[str, Any]], None]) -> None:
-        """Call `deliver` with each message of the channel, on the event loop; it must not block."""
+        """Call `deliver` with each message of the channel, on the event loop; it must not block.
+
+        The channel must be one the hub subscribes to (its patterns): a listener on any other
+        would wait for messages that never come to this process."""
+        if not any(fnmatch.fnmatchcase(channel, p) for p in self.patterns):
+            raise ValueError(f"the hub does not subscribe to {channel!r} ({self.patterns})")
         self.listeners[channel].add(deliver)
 
     def forget(self, channel: str, deliver: Callable[[dict[str, Any]], None]) -> None:

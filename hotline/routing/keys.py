@@ -87,9 +87,12 @@ def console_channel(doctor_id: str) -> str:
     return f"{P}console:{doctor_id}"
 
 
+# Calls' status changes, published for whoever subscribes (no page of ours listens).
 CALLS_CHANNEL = P + "calls"
-# What an API process subscribes to, to fan routing pushes out to its websockets.
-PUSH_PATTERNS = (P + "console:*", CALLS_CHANNEL)
+# What an API process subscribes to, to fan routing pushes out to its websockets: only
+# the consoles' channels, the ones its pages listen on. A pattern nobody listens to would
+# still bring every message on it into every API process, to be read and dropped.
+PUSH_PATTERNS = (P + "console:*",)
 
 
 def score(rank: int, ms: int) -> int:

@@ -8,6 +8,8 @@ import asyncio
 import json
 from typing import Any
 
+import pytest
+
 from hotline.live import Hub
 from kernel.redisconn import get_async_redis
 
@@ -74,3 +76,23 @@ async def _scenario() -> None:
 
 def test_the_hub_hands_each_message_only_to_those_listening_on_its_channel(r):
     asyncio.run(_scenario())
+
+
+def test_a_listener_on_a_channel_the_hub_does_not_subscribe_to_is_refused():
+    """It would wait for messages that never reach this process."""
+    hub = Hub((PATTERN,))
+    with pytest.raises(ValueError, match="does not subscribe"):
+        hub.listen("elsewhere:a", lambda _message: None)
+    assert not hub.listeners
+
+
+def test_an_api_process_takes_in_only_the_consoles_channels():
+    """Events and calls' status changes are published for whoever subscribes; no page of an
+    API process listens to them, so its hub does not bring them in."""
+    from hotline.routing import keys
+
+    hub = Hub(keys.PUSH_PATTERNS)
+    hub.listen(keys.console_channel("d-1"), lambda _message: None)
+    for channel in ("events", "events:call", keys.CALLS_CHANNEL):
+        with pytest.raises(ValueError):
+            hub.listen(channel, lambda _message: None)
