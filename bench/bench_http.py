@@ -4,7 +4,9 @@ Run: .venv/bin/python -m bench.bench_http [--workers 1] [--duration 10] [--conne
 
 Each figure is wrk's, against one server set up as `hotline serve` runs it (uvicorn,
 the same process count); the trivial endpoint is served the same way in the same run,
-and the ratio is printed. Every request is unique: arrivals are signed webhooks with
+and the ratio is printed. So is the arrival's floor (bench/floor_app.py): the hotline's
+application answering a signed webhook with no Redis and no database, the most an
+arrival could reach on this framework. Every request is unique: arrivals are signed webhooks with
 fresh timestamps and their own provider_call_id (the replay cache refuses a signature
 twice), bed updates each carry a later as_of for their hospital. Uses DATABASE_URL /
 REDIS_URL when set (SCRATCH servers: the schema is dropped), else the embedded default.
@@ -22,6 +24,7 @@ import uuid
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from bench import floor_app
 from bench.wrk import Request, Server, WrkResult, run, trivial_posts
 
 BED_TYPES = ("general", "oxygen", "icu")
@@ -86,10 +89,10 @@ def seed(n_hospitals: int) -> list[tuple[str, str]]:
     return out
 
 
-def arrivals(n: int) -> list[Request]:
+def arrivals(n: int, path: str = "/api/v1/telephony/calls") -> list[Request]:
+    """Signed call webhooks, each its own call and caller (`path`: the floor's route too)."""
     from kernel.security import signed_headers
 
-    path = "/api/v1/telephony/calls"
     run_id = uuid.uuid4().hex[:8]
     reqs = []
     for i in range(n):
@@ -136,6 +139,9 @@ def measure(
     sample = arrivals(1)[0].body
     with Server("bench.trivial_app:app", env, workers=workers, factory=False) as ref:
         results["trivial"] = run(ref.url, list(trivial_posts(n, sample)), server_pid=ref.pid, **kw)
+    with Server("bench.floor_app:create_app", env, workers=workers) as floor:
+        floor_posts = arrivals(n, floor_app.PATH)
+        results["floor"] = run(floor.url, floor_posts, server_pid=floor.pid, **kw)
     with Server("hotline.app:create_app", env, workers=workers) as api:
         results["arrivals"] = run(api.url, arrivals(n), server_pid=api.pid, **kw)
         results["beds"] = run(api.url, bed_updates(n, keyed), server_pid=api.pid, **kw)
@@ -150,8 +156,10 @@ def report(results: dict[str, WrkResult], workers: int, connections: int) -> Non
         f"  wrk -t2 -c{connections}  cores={os.cpu_count()}"
     )
     print(results["trivial"].row("trivial FastAPI POST (reference)"))
+    print(results["floor"].row("arrival's floor (no Redis, no DB)"))
     print(results["arrivals"].row("call arrivals (signed webhook)"))
     print(results["beds"].row("bed updates (API key)"))
+    print(f"  ratio floor / trivial        {results['floor'].rate / ref:6.3f}")
     print(f"  ratio arrivals / trivial     {results['arrivals'].rate / ref:6.3f}")
     print(f"  ratio bed updates / trivial  {results['beds'].rate / ref:6.3f}", flush=True)
 
