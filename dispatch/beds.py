@@ -32,30 +32,20 @@ T = TypeVar("T")
 class PoolFigures(Protocol):
     """What is read of a pool once written: a BedPool, or a batch's RETURNING row."""
 
-    @property
-    def id(self) -> str: ...
-    @property
-    def hospital_id(self) -> str: ...
-    @property
-    def bed_type(self) -> str: ...
-    @property
-    def total(self) -> int: ...
-    @property
-    def occupied(self) -> int: ...
-    @property
-    def out_of_service(self) -> int: ...
-    @property
-    def held(self) -> int: ...
+    id: str
+    hospital_id: str
+    bed_type: str
+    total: int
+    occupied: int
+    out_of_service: int
+    held: int
+    expected_discharges: int
+    next_discharge_at: datetime | None
+    as_of: datetime | None
+    updated_by: str | None
+
     @property
     def available(self) -> int: ...
-    @property
-    def expected_discharges(self) -> int: ...
-    @property
-    def next_discharge_at(self) -> datetime | None: ...
-    @property
-    def as_of(self) -> datetime | None: ...
-    @property
-    def updated_by(self) -> str | None: ...
 
 
 @dataclass
