@@ -24,7 +24,7 @@ from hotline.branches import branch_by_digit, branch_is_open, cached_branch_by_d
 from hotline.models import Branch, Call, Doctor, HangupBeforeCall
 from hotline.outcomes import TERMINAL_VERSION, apply_outcome, to_ms
 from hotline.routing.outcome import Outcome
-from hotline.routing.router import DEFAULT_HANDLE_TIME_S, router_for
+from hotline.routing.router import DEFAULT_HANDLE_TIME_S, EnqueueCall, router_for
 from hotline.vocab import (
     RECEIPT_STATUS,
     WAITING_CALL_STATUSES,
@@ -372,7 +372,7 @@ def queue_many_in_redis(r: redis.Redis, calls: list[Call]) -> list[Outcome | Exc
     return router_for(r).enqueue_many([_enqueue_args(call) for call in calls])
 
 
-def _enqueue_args(call: Call) -> dict[str, Any]:
+def _enqueue_args(call: Call) -> EnqueueCall:
     return {
         "call_id": call.id,
         "branch": call.branch.digit,

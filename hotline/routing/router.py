@@ -12,7 +12,7 @@ import dataclasses
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, NotRequired, TypedDict, Unpack
 
 import redis
 
@@ -69,6 +69,19 @@ class CallSnapshot:
         return dataclasses.replace(self, status=status, doctor_id=None)
 
 
+class EnqueueCall(TypedDict):
+    """One call for Router.enqueue and enqueue_many (enqueue.lua's ARGV, see its header)."""
+
+    call_id: str
+    branch: str
+    priority: int
+    queued_ms: int
+    caller: str
+    max_queue: int
+    timeout_ms: int
+    callback: NotRequired[bool]  # a call-back we place, not a caller's call
+
+
 class Router:
     def __init__(self, r: redis.Redis):
         self.r = r
@@ -103,49 +116,26 @@ class Router:
         return out
 
     # -- decisions ---------------------------------------------------------
-    def enqueue(
-        self,
-        *,
-        call_id: str,
-        branch: str,
-        priority: int,
-        queued_ms: int,
-        caller: str,
-        max_queue: int,
-        timeout_ms: int,
-        callback: bool = False,
-    ) -> Outcome:
-        args = self._enqueue_argv(
-            call_id=call_id,
-            branch=branch,
-            priority=priority,
-            queued_ms=queued_ms,
-            caller=caller,
-            max_queue=max_queue,
-            timeout_ms=timeout_ms,
-            callback=callback,
-        )
-        return self._run(self._enqueue, args)
+    def enqueue(self, **call: Unpack[EnqueueCall]) -> Outcome:
+        return self._run(self._enqueue, self._enqueue_argv(call))
 
     @classmethod
-    def _enqueue_argv(
-        cls,
-        *,
-        call_id: str,
-        branch: str,
-        priority: int,
-        queued_ms: int,
-        caller: str,
-        max_queue: int,
-        timeout_ms: int,
-        callback: bool = False,
-    ) -> list[Any]:
+    def _enqueue_argv(cls, call: EnqueueCall) -> list[Any]:
         """enqueue.lua's ARGV (see its header)."""
-        score = cls.score(priority, queued_ms)
-        flag = "1" if callback else "0"
-        return [call_id, branch, score, queued_ms, caller, max_queue, timeout_ms, flag]
+        score = cls.score(call["priority"], call["queued_ms"])
+        flag = "1" if call.get("callback", False) else "0"
+        return [
+            call["call_id"],
+            call["branch"],
+            score,
+            call["queued_ms"],
+            call["caller"],
+            call["max_queue"],
+            call["timeout_ms"],
+            flag,
+        ]
 
-    def enqueue_many(self, calls: list[dict[str, Any]]) -> list[Outcome | Exception]:
+    def enqueue_many(self, calls: list[EnqueueCall]) -> list[Outcome | Exception]:
         """enqueue for each of `calls` (its keyword arguments), in order, in one round trip.
 
         Each script runs alone in Redis, in the list's order, as separate calls would; a
@@ -153,7 +143,7 @@ class Router:
         """
         pipe = self.r.pipeline(transaction=False)
         for c in calls:
-            self._enqueue(keys=[], args=self._enqueue_argv(**c), client=pipe)
+            self._enqueue(keys=[], args=self._enqueue_argv(c), client=pipe)
         replies = pipe.execute(raise_on_error=False)
         return [x if isinstance(x, Exception) else self._parsed(x) for x in replies]
 

@@ -177,9 +177,9 @@ def test_the_batch_queues_its_calls_in_one_round_trip_each_deciding_alone(r):
     enqueues would, and a call whose script fails answers its own error."""
     import redis as redis_lib
 
-    from hotline.routing.router import Router
+    from hotline.routing.router import EnqueueCall, Router
 
-    def call(call_id: str, max_queue: object = 100) -> dict[str, object]:
+    def call(call_id: str, max_queue: object = 100) -> EnqueueCall:
         at = int(time.time() * 1000)
         return {
             "call_id": call_id,
@@ -187,7 +187,7 @@ def test_the_batch_queues_its_calls_in_one_round_trip_each_deciding_alone(r):
             "priority": 4,
             "queued_ms": at,
             "caller": f"caller-{call_id}",
-            "max_queue": max_queue,
+            "max_queue": max_queue,  # type: ignore[typeddict-item]  # garbage on purpose
             "timeout_ms": 20_000,
         }
 
