@@ -188,8 +188,7 @@ _POOL_TABLE = cast(Table, BedPool.__table__)
 _POOLS = _POOL_TABLE.c
 # The one conditional UPDATE of a pool's counts: newer than what is stored, and leaving room
 # for the held beds (beds promised to incoming patients stay promised). Built once, values
-# as parameters (_counts_params), so SQLAlchemy reuses its compiled form; the new row comes
-# back as the session's BedPool, refreshed.
+# as parameters (_counts_params), so SQLAlchemy reuses its compiled form.
 _UPDATE_COUNTS = (
     update(_POOL_TABLE)
     .where(
@@ -200,6 +199,7 @@ _UPDATE_COUNTS = (
     )
     .values({name: bindparam(f"w_{name}") for name in (*BedCounts.FIGURES, "as_of", "updated_by")})
 )
+# A lone update's: the new row comes back as the session's BedPool, refreshed.
 _WRITE_COUNTS = (
     select(BedPool)
     .from_statement(_UPDATE_COUNTS.returning(*_POOLS))

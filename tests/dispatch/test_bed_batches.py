@@ -106,6 +106,31 @@ def test_one_batch_answers_each_update_as_if_it_came_alone():
     assert sorted(updated) == sorted([a, b, a, a, a])
 
 
+def test_a_batch_answers_the_same_figures_as_the_single_path():
+    """The batch reads each pool back as a plain row (free beds computed in SQL), the single
+    path as the session's pool: a hospital hears the same held and free beds either way."""
+    from dispatch.routes import _put_beds
+
+    old = datetime.now(UTC) - timedelta(minutes=1)
+    held = make_hospital("Held", lat=10.85, beds={"icu": (2, 0)}, as_of=old)
+    jobs.match_request(new_request("held-patient"))  # holds one of Held's two beds
+    other = make_hospital("Other", lat=10.80, beds={"oxygen": (10, 2)}, as_of=old)
+    key_held, key_other = _key(held), _key(other)
+    now = datetime.now(UTC)
+    together = _put_beds_together(
+        [
+            _put(held, "icu", key_held, now - timedelta(seconds=2), total=4, occupied=1),
+            _put(other, "oxygen", key_other, now - timedelta(seconds=2), total=10, occupied=3),
+        ]
+    )
+    alone = _put_beds(_put(held, "icu", key_held, now - timedelta(seconds=1), total=4, occupied=1))
+    first = together[0]
+    assert isinstance(first, schemas.PoolOut), together
+    assert (first.held, first.available) == (1, 2)  # 4 - 1 occupied - 1 held
+    same = {"updated_by", "as_of"}
+    assert first.model_dump(exclude=same) == alone.model_dump(exclude=same)
+
+
 def test_a_freed_bed_in_a_batch_asks_for_a_pass_over_the_waiting_queue():
     old = datetime.now(UTC) - timedelta(minutes=1)
     full = make_hospital("Full", beds={"icu": (1, 1)}, as_of=old)
