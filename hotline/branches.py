@@ -8,6 +8,8 @@ from zoneinfo import ZoneInfo
 
 from sqlalchemy import event, select
 from sqlalchemy.orm import Session, make_transient_to_detached
+from sqlalchemy.orm.attributes import instance_state
+from sqlalchemy.orm.util import identity_key
 
 from hotline.models import Branch
 from kernel.db import utcnow
@@ -51,6 +53,11 @@ def cached_branch_by_digit(session: Session, digit: str) -> Branch:
     """branch_by_digit, from the process's cache while it is fresh."""
     hit = _cache.get(digit)
     if hit is not None and time.monotonic() - hit[0] < BRANCH_CACHE_TTL_S:
+        # A batch of arrivals names the same few branches: once attached, the session's
+        # own instance is the branch (merging again would copy every column each time).
+        attached = session.identity_map.get(identity_key(Branch, hit[1].id))
+        if attached is not None and not instance_state(attached).expired_attributes:
+            return attached
         return session.merge(hit[1], load=False)
     branch = branch_by_digit(session, digit)
     copy = Branch(**{c.key: getattr(branch, c.key) for c in Branch.__mapper__.column_attrs})
