@@ -8,6 +8,7 @@ import logging
 import queue
 import threading
 from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
@@ -35,15 +36,38 @@ class Event(Base):
     __table_args__ = (Index("ix_events_subject", "subject_type", "subject_id", "id"),)
 
     def as_message(self) -> dict[str, Any]:
-        return {
-            "id": self.id,
-            "at": self.at.isoformat(),
-            "kind": self.kind,
-            "subject_type": self.subject_type,
-            "subject_id": self.subject_id,
-            "actor": self.actor,
-            "data": self.data,
-        }
+        return message(self)
+
+
+@dataclass(slots=True)
+class Recorded:
+    """An event this process recorded: a plain record of its row, written once and never
+    read back (an ORM instance would cost every field an instrumented set), then published
+    once its transaction commits."""
+
+    kind: str
+    subject_type: str
+    subject_id: str
+    actor: str | None
+    data: dict[str, Any]
+    at: datetime
+    id: int | None = None
+
+    def as_message(self) -> dict[str, Any]:
+        return message(self)
+
+
+def message(ev: Event | Recorded) -> dict[str, Any]:
+    """What a subscriber hears of an event, from its row or from this process's record."""
+    return {
+        "id": ev.id,
+        "at": ev.at.isoformat(),
+        "kind": ev.kind,
+        "subject_type": ev.subject_type,
+        "subject_id": ev.subject_id,
+        "actor": ev.actor,
+        "data": ev.data,
+    }
 
 
 # Built once, on the table (plain Core, not the ORM's bulk path): the same statement object
@@ -61,18 +85,11 @@ def record(
     actor: str | None = None,
     data: dict[str, Any] | None = None,
     at: datetime | None = None,
-) -> Event:
+) -> Recorded:
     """Write an event row in the session's transaction; it is published only if that commits."""
-    ev = Event(
-        kind=kind,
-        subject_type=subject_type,
-        subject_id=subject_id,
-        actor=actor,
-        data=data or {},
-        at=at or utcnow(),
-    )
+    ev = Recorded(kind, subject_type, subject_id, actor, data or {}, at or utcnow())
     session.info.setdefault("pending_events", []).append(ev)
-    gathered: list[Event] | None = session.info.get("events_together")
+    gathered: list[Recorded] | None = session.info.get("events_together")
     if gathered is not None:
         gathered.append(ev)  # written with the others at the end of the block (together)
         return ev
@@ -82,9 +99,14 @@ def record(
     return ev
 
 
-def _row(ev: Event) -> dict[str, Any]:
+def _row(ev: Recorded) -> dict[str, Any]:
     return {
-        k: getattr(ev, k) for k in ("at", "kind", "subject_type", "subject_id", "actor", "data")
+        "at": ev.at,
+        "kind": ev.kind,
+        "subject_type": ev.subject_type,
+        "subject_id": ev.subject_id,
+        "actor": ev.actor,
+        "data": ev.data,
     }
 
 
@@ -100,7 +122,7 @@ def together(session: Session) -> Iterator[None]:
     block must not read its own events back before it ends. Their ids follow the order
     they were recorded in. On an error nothing of them is written.
     """
-    gathered: list[Event] = []
+    gathered: list[Recorded] = []
     session.info["events_together"] = gathered
     try:
         yield
@@ -141,7 +163,7 @@ class _Outbox:
         self._thread: threading.Thread | None = None
         self._lock = threading.Lock()
 
-    def send(self, messages: list[str], events: list[Event]) -> None:
+    def send(self, messages: list[str], events: list[Recorded]) -> None:
         batch = []
         for msg, ev in zip(messages, events, strict=True):
             batch += [(EVENTS_CHANNEL, msg), (f"{EVENTS_CHANNEL}:{ev.subject_type}", msg)]
