@@ -14,7 +14,17 @@ from datetime import datetime, timedelta
 from typing import Any
 
 import redis
-from sqlalchemy import bindparam, exists, func, select, update
+from sqlalchemy import (
+    bindparam,
+    cast,
+    exists,
+    func,
+    literal_column,
+    null,
+    select,
+    union_all,
+    update,
+)
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 from sqlalchemy.sql.elements import BindParameter
@@ -191,29 +201,51 @@ def arrival_probe(session: Session, provider_call_id: str, caller: str) -> Probe
 
 
 def arrival_probes(session: Session, arrivals: list[tuple[str, str]]) -> dict[str, Probe]:
-    """The Probe of many (provider_call_id, caller), each caller once: four statements
+    """The Probe of many (provider_call_id, caller), each caller once: one statement
     whatever their number, instead of one each. Keyed by provider_call_id."""
     pids = [pid for pid, _ in arrivals]
     callers = [caller for _, caller in arrivals]
     params = {"pids": pids, "callers": callers, "since": _since()}
-    known = dict(session.execute(_KNOWN_CALLS, params).all())
-    hung_up = dict(session.execute(_HUNG_UP_FIRST, params).all())
-    gave_up = set(session.scalars(_GAVE_UP_RECENTLY, params))
-    on_file = set(session.scalars(_HAS_PATIENTS, params))
+    known: dict[str, str] = {}
+    hung_up: dict[str, datetime] = {}
+    gave_up: set[str] = set()
+    on_file: set[str] = set()
+    for fact, key, call_id, at in session.execute(_ARRIVALS_PROBE, params):
+        if fact == "known":
+            known[key] = call_id
+        elif fact == "hung_up":
+            hung_up[key] = at
+        elif fact == "gave_up":
+            gave_up.add(key)
+        else:
+            on_file.add(key)
     return {
         pid: Probe(known.get(pid), hung_up.get(pid), caller in gave_up, caller in on_file)
         for pid, caller in arrivals
     }
 
 
+# The batch's four questions in one statement (one round trip), a row per fact found:
+# (fact, provider_call_id or caller, the known call's id, the hang-up's time).
 _pids: BindParameter[list[str]] = bindparam("pids", expanding=True)
 _callers: BindParameter[list[str]] = bindparam("callers", expanding=True)
-_KNOWN_CALLS = select(Call.provider_call_id, Call.id).where(Call.provider_call_id.in_(_pids))
-_HUNG_UP_FIRST = select(HangupBeforeCall.provider_call_id, HangupBeforeCall.hung_up_at).where(
-    HangupBeforeCall.provider_call_id.in_(_pids)
+_no_id = cast(null(), Call.id.type)
+_no_time = cast(null(), HangupBeforeCall.hung_up_at.type)
+_ARRIVALS_PROBE = union_all(
+    # The first SELECT types the columns: the times are read as the column reads them.
+    select(literal_column("'hung_up'"), HangupBeforeCall.provider_call_id, _no_id)
+    .add_columns(HangupBeforeCall.hung_up_at)
+    .where(HangupBeforeCall.provider_call_id.in_(_pids)),
+    select(literal_column("'known'"), Call.provider_call_id, Call.id, _no_time).where(
+        Call.provider_call_id.in_(_pids)
+    ),
+    select(literal_column("'gave_up'"), Call.caller, _no_id, _no_time)
+    .where(Call.caller.in_(_callers), *_GAVE_UP)
+    .distinct(),
+    select(literal_column("'on_file'"), PatientPhone.phone, _no_id, _no_time)
+    .where(PatientPhone.phone.in_(_callers))
+    .distinct(),
 )
-_GAVE_UP_RECENTLY = select(Call.caller).where(Call.caller.in_(_callers), *_GAVE_UP).distinct()
-_HAS_PATIENTS = select(PatientPhone.phone).where(PatientPhone.phone.in_(_callers)).distinct()
 
 
 def record_arrival(
