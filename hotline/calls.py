@@ -226,16 +226,19 @@ def arrival_probes(session: Session, arrivals: list[tuple[str, str]]) -> dict[st
 
 
 # The batch's four questions in one statement (one round trip), a row per fact found:
-# (fact, provider_call_id or caller, the known call's id, the hang-up's time).
+# (fact, provider_call_id or caller, the known call's id, the hang-up's time). The empty
+# columns carry their column's type, so every SELECT's id and time are read alike.
 _pids: BindParameter[list[str]] = bindparam("pids", expanding=True)
 _callers: BindParameter[list[str]] = bindparam("callers", expanding=True)
 _no_id = cast(null(), Call.id.type)
 _no_time = cast(null(), HangupBeforeCall.hung_up_at.type)
 _ARRIVALS_PROBE = union_all(
-    # The first SELECT types the columns: the times are read as the column reads them.
-    select(literal_column("'hung_up'"), HangupBeforeCall.provider_call_id, _no_id)
-    .add_columns(HangupBeforeCall.hung_up_at)
-    .where(HangupBeforeCall.provider_call_id.in_(_pids)),
+    select(
+        literal_column("'hung_up'"),
+        HangupBeforeCall.provider_call_id,
+        _no_id,
+        HangupBeforeCall.hung_up_at,
+    ).where(HangupBeforeCall.provider_call_id.in_(_pids)),
     select(literal_column("'known'"), Call.provider_call_id, Call.id, _no_time).where(
         Call.provider_call_id.in_(_pids)
     ),
